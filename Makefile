@@ -1,0 +1,42 @@
+# The developer interface: `make demo` and `make test` bootstrap everything they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+DEMO_TARGETS := \
+	--target inventory/stock.py::missing_skus \
+	--target inventory/reports.py::render_csv \
+	--target inventory/routing.py::reachable_locations
+
+.PHONY: demo test check fmt bench clean bootstrap
+
+$(STAMP): pyproject.toml
+	@sh .ci/bootstrap.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+bootstrap: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/optirunner optimize examples/inventory $(DEMO_TARGETS) --bench-cmd "python bench.py"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+check: $(STAMP)
+	$(BIN)/ruff check runner tests benchmarks examples
+	$(BIN)/ruff format --check runner tests benchmarks examples
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix runner tests benchmarks examples
+	$(BIN)/ruff format runner tests benchmarks examples
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The agent: providers propose candidates, the loop decides what to try."""

@@ -1,0 +1,1 @@
+"""The code segment a job works on: extraction, manifest, and applying candidates."""

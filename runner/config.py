@@ -1,0 +1,131 @@
+"""The one `Settings` object: embedded defaults < config.toml < `OPTIRUNNER_*` env < CLI flags.
+
+`load_settings()` is the only place that reads the environment or the configuration file;
+everything downstream receives the resulting object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from runner.errors import ConfigError
+from runner.spec import DEFAULT_TEST_CMD
+
+SYSTEM_CONFIG = Path("/etc/optirunner/config.toml")
+SERVICE_STATE_DIR = Path("/var/lib/optirunner")
+
+
+class SandboxSettings(BaseModel):
+    """Limits for every command a job runs (tests, benchmarks)."""
+
+    backend: Literal["auto", "bubblewrap", "none"] = Field(
+        "auto", description="bubblewrap when installed (auto), required (bubblewrap), or never"
+    )
+    test_timeout_s: float = Field(600.0, gt=0, description="wall-clock limit of one test run")
+    bench_timeout_s: float = Field(300.0, gt=0, description="wall-clock limit of one bench round")
+    memory_mb: int = Field(4096, gt=0, description="address-space limit per command (MiB)")
+    cpu_seconds: int = Field(1800, gt=0, description="CPU-time limit per command")
+    file_size_mb: int = Field(1024, gt=0, description="largest file a command may write (MiB)")
+    open_files: int = Field(1024, gt=0, description="open file descriptors per command")
+    processes: int = Field(256, gt=0, description="processes per command (where enforceable)")
+
+
+class MeasureSettings(BaseModel):
+    """How baseline and candidates are timed."""
+
+    min_rounds: int = Field(5, ge=5, description="interleaved rounds per side, at least")
+    max_rounds: int = Field(9, ge=5, description="interleaved rounds per side, at most")
+    min_effect: float = Field(0.03, gt=0, lt=1, description="smallest speedup worth reporting")
+
+
+class Settings(BaseSettings):
+    """Every setting of the runner; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OPTIRUNNER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    state_dir: Path = Field(
+        default_factory=lambda: default_state_dir(os.environ),
+        description="jobs, keys and databases live here",
+    )
+    provider: str = Field("rules", description="candidate provider: rules")
+    max_candidates: int = Field(8, ge=1, le=100, description="candidates per target")
+    test_cmd: str = Field(DEFAULT_TEST_CMD, description="default test command")
+    python: str | None = Field(
+        None, description="interpreter for the project's commands (default: optirunner's own)"
+    )
+    keep_worktrees: bool = Field(False, description="keep checkouts after the job (debugging)")
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    measure: MeasureSettings = Field(default_factory=MeasureSettings)
+
+    # Set by load_settings(): the TOML file this instance reads, if any.
+    _toml_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # CLI flags (init) beat the environment, which beats the file; no .env files.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _ACTIVE_TOML is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_ACTIVE_TOML))
+        return tuple(sources)
+
+
+# The file the next Settings() reads; set only inside load_settings() (single-threaded CLI start).
+_ACTIVE_TOML: Path | None = None
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """Where state goes: systemd's StateDirectory, else the XDG state home."""
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    xdg = environ.get("XDG_STATE_HOME") or str(home / ".local/state")
+    return Path(xdg) / "optirunner"
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; `config` is `--config`, `overrides` the CLI flags that were given."""
+    global _ACTIVE_TOML  # noqa: PLW0603 - pydantic-settings sources are built from class state
+    path = config if config is not None else (SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None)
+    if config is not None and not config.is_file():
+        raise ConfigError(f"configuration file {str(config)!r} does not exist")
+    _ACTIVE_TOML = path
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigError(f"cannot read configuration {path}: {exc}") from None
+    finally:
+        _ACTIVE_TOML = None
+    settings._toml_file = path
+    return settings
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "settings"
+    origin = f" (file {path}, or env OPTIRUNNER_*)" if path else " (env OPTIRUNNER_* or flags)"
+    more = f"; and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+    return f"invalid setting {where}: {first['msg']}{origin}{more}"

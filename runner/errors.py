@@ -1,0 +1,51 @@
+"""Errors the runner knows how to explain.
+
+Every `OptirunnerError` carries a one-line message meant for the user; the CLI's error
+boundary prints it and exits 1. Anything else is a bug: exit 3 with a crash log.
+"""
+
+from __future__ import annotations
+
+
+class OptirunnerError(Exception):
+    """A known failure with a message a user can act on."""
+
+    exit_code = 1
+
+
+class ConfigError(OptirunnerError):
+    """The settings file or environment is invalid."""
+
+
+class SpecError(OptirunnerError):
+    """The job spec (repository, targets, commands) is invalid."""
+
+
+class TargetError(SpecError):
+    """A target file or definition does not exist or is not Python."""
+
+
+class WorkspaceError(OptirunnerError):
+    """A baseline or candidate checkout could not be prepared."""
+
+
+class CandidateError(OptirunnerError):
+    """A candidate could not be parsed or applied to its target."""
+
+
+class SandboxError(OptirunnerError):
+    """A command could not be run inside the sandbox."""
+
+
+class SandboxTimeout(SandboxError):
+    """A command ran past its wall-clock timeout; its process group was killed."""
+
+
+class MemoryLimitExceeded(SandboxError):
+    """A command exceeded its address-space limit."""
+
+
+class JobCancelled(OptirunnerError):
+    """The job was interrupted (Ctrl-C or SIGTERM) and recorded as cancelled."""
+
+    exit_code = 130

@@ -1,0 +1,391 @@
+"""The path of one job: workspace → baseline → generate → verify → measure → report.
+
+No terminal output and no environment reads here: the caller passes settings, a spec,
+and an observer that is told about progress.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import random
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner import paths
+from runner.agent.providers import load_provider
+from runner.agent.providers.base import Candidate, TargetSource
+from runner.bundle.apply import apply_candidate, extract_definition
+from runner.config import Settings
+from runner.errors import (
+    CandidateError,
+    JobCancelled,
+    MemoryLimitExceeded,
+    OptirunnerError,
+    SandboxError,
+    SandboxTimeout,
+)
+from runner.result import (
+    CandidateResult,
+    CandidateStatus,
+    JobOutcome,
+    JobResult,
+    Measurement,
+)
+from runner.sandbox.base import CommandResult, Limits, RunRequest, Sandbox
+from runner.sandbox.local import BASE_PATH
+from runner.spec import JobSpec, Target, validate_repo, validate_target
+from runner.telemetry.tracing import JsonlSink, Tracer
+from runner.verify import bench, stats
+from runner.workspace import Workspace, inspect_source
+
+Observer = Callable[[str, dict[str, Any]], None]
+SEED = 20261124  # one seed for every run of a job, so baseline and candidate see the same
+
+
+def _quiet(_event: str, _data: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class _Checkout:
+    name: str
+    project: Path
+
+
+class OptimizeJob:
+    """Runs one job to completion; `run()` always leaves a report in the job directory."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        spec: JobSpec,
+        sandbox: Sandbox,
+        *,
+        job_id: str | None = None,
+        observer: Observer = _quiet,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.sandbox = sandbox
+        self.observer = observer
+        self.clock = clock
+        self.dir = paths.JobDir.create(settings.state_dir, job_id or paths.new_job_id())
+        self._sink = JsonlSink(self.dir.path(paths.EVENTS))
+        self.tracer = Tracer(self.dir.job_id, [self._sink], clock)
+        self.result = JobResult(self.dir.job_id, JobOutcome.FAILED, {}, clock())
+        self._workspace: Workspace | None = None
+        self._sources: dict[Target, str] = {}
+        self._checkouts: dict[str, _Checkout] = {}
+        self._patch = ""
+        self._patch_prefix = Path()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def run(self) -> JobResult:
+        """Run every stage; known errors end the job as failed, Ctrl-C as cancelled."""
+        self.dir.write(paths.SPEC, self.spec.to_json())
+        self.result.spec = json.loads(self.spec.to_json())
+        try:
+            with self.tracer.span("job", job_id=self.dir.job_id, targets=len(self.spec.targets)):
+                self._stages()
+        except (KeyboardInterrupt, JobCancelled):
+            self._end(JobOutcome.CANCELLED, "cancelled by the user (Ctrl-C)")
+        except OptirunnerError as exc:
+            self._end(JobOutcome.FAILED, str(exc))
+        finally:
+            self._remove_checkouts()
+            self._write_report()
+            self._sink.close()
+        return self.result
+
+    def _stages(self) -> None:
+        baseline = self._workspace_stage()
+        if not self._baseline_stage(baseline):
+            return
+        candidates = self._generate_stage()
+        results = [self._verify_stage(i, cand) for i, cand in enumerate(candidates, 1)]
+        self._measure_stage(baseline, results)
+        self._choose_best(results)
+        self._end(JobOutcome.SUCCEEDED, self._summary())
+
+    def _end(self, outcome: JobOutcome, message: str) -> None:
+        self.result.outcome = outcome
+        self.result.message = message
+        self.result.finished = self.clock()
+        self.observer("end", {"outcome": outcome.value, "message": message})
+
+    def _remove_checkouts(self) -> None:
+        if self._workspace is not None and not self.settings.keep_worktrees:
+            self._workspace.cleanup()
+
+    # -- stages ----------------------------------------------------------------------------
+    def _workspace_stage(self) -> _Checkout:
+        self.observer("stage", {"name": "workspace"})
+        with self.tracer.span("workspace") as span:
+            repo = validate_repo(Path(self.spec.repo))
+            for target in self.spec.targets:
+                validate_target(repo, target)
+                self._sources[target] = (repo / target.path).read_text(encoding="utf-8")
+            source = inspect_source(repo)
+            span.set(git=source.git_root is not None, commit=source.commit, dirty=source.dirty)
+            # patch.diff paths are relative to where `git apply` runs: the repository root.
+            apply_dir = source.git_root or source.project
+            self.result.spec.update(
+                commit=source.commit, dirty=source.dirty, apply_dir=str(apply_dir)
+            )
+            self._patch_prefix = source.subdir
+            self._workspace = Workspace(source, self.dir.root / paths.WORKTREES)
+            return _Checkout("baseline", self._checkout("baseline"))
+
+    def _baseline_stage(self, baseline: _Checkout) -> bool:
+        self.observer("stage", {"name": "baseline"})
+        with self.tracer.span("baseline") as span:
+            try:
+                run = self._run_tests(baseline.project)
+            except SandboxError as exc:
+                self._end(JobOutcome.BASELINE_FAILING, f"baseline tests: {exc}")
+                span.status = "error"
+                return False
+            span.set(returncode=run.returncode, duration_s=round(run.duration_s, 3))
+            self.result.baseline = {
+                "returncode": run.returncode,
+                "duration_s": run.duration_s,
+                "tail": run.tail(),
+            }
+            self.result.sandbox = {
+                "name": self.sandbox.name,
+                "network_isolated": run.isolated_network,
+            }
+            if not run.ok:
+                span.status = "error"
+                self._end(
+                    JobOutcome.BASELINE_FAILING,
+                    f"the tests fail before any change (exit {run.returncode}); "
+                    "no candidate was run",
+                )
+                return False
+            return True
+
+    def _generate_stage(self) -> list[Candidate]:
+        self.observer("stage", {"name": "generate"})
+        provider = load_provider(self.spec.provider)
+        found: list[Candidate] = []
+        with self.tracer.span("generate", provider=provider.name) as span:
+            for target in self.spec.targets:
+                module = self._sources[target]
+                source = TargetSource(target, extract_definition(module, target.qualname), module)
+                found.extend(provider.propose(source, self.spec.max_candidates))
+            span.set(candidates=len(found))
+        self.observer("generated", {"count": len(found)})
+        return found
+
+    def _verify_stage(self, index: int, cand: Candidate) -> CandidateResult:
+        cid = f"c{index}"
+        result = CandidateResult(
+            cid, str(cand.target), cand.rule, cand.description, CandidateStatus.INVALID
+        )
+        self.observer("candidate", {"id": cid, "description": cand.description})
+        with self.tracer.span(
+            "verify", candidate=cid, target=str(cand.target), rule=cand.rule
+        ) as s:
+            checkout = self._candidate_checkout(cid, cand, result)
+            if checkout is not None:
+                self._candidate_tests(checkout, result)
+                self._checkouts[cid] = checkout
+            s.set(status=result.status.value, tests=result.tests)
+        self.observer("verified", {"id": cid, "status": result.status.value})
+        return result
+
+    def _candidate_checkout(
+        self, cid: str, cand: Candidate, result: CandidateResult
+    ) -> _Checkout | None:
+        original = self._sources[cand.target]
+        try:
+            updated = apply_candidate(original, cand.target.qualname, cand.code, cand.imports)
+        except CandidateError as exc:
+            result.detail = str(exc)
+            return None
+        project = self._checkout(cid)
+        (project / cand.target.path).write_text(updated, encoding="utf-8")
+        result.diff = unified_diff(
+            (self._patch_prefix / cand.target.path).as_posix(), original, updated
+        )
+        return _Checkout(cid, project)
+
+    def _candidate_tests(self, checkout: _Checkout, result: CandidateResult) -> None:
+        try:
+            run = self._run_tests(checkout.project)
+        except SandboxError as exc:
+            result.status, result.tests, result.detail = _sandbox_failure(exc)
+            return
+        if run.ok:
+            result.status, result.tests = CandidateStatus.VERIFIED, "passed"
+        else:
+            result.status, result.tests = CandidateStatus.TESTS_FAILED, "failed"
+            result.detail = run.tail(8)
+
+    def _measure_stage(self, baseline: _Checkout, results: list[CandidateResult]) -> None:
+        passing = [r for r in results if r.status is CandidateStatus.VERIFIED]
+        self.observer("stage", {"name": "measure", "count": len(passing)})
+        with self.tracer.span("measure", candidates=len(passing)):
+            for result in passing:
+                checkout = self._checkouts[result.id]
+                target = Target.parse(result.target)
+                with self.tracer.span("measure.candidate", candidate=result.id) as span:
+                    result.measurement = self._measure(baseline, checkout, target)
+                    span.set(ratio=result.measurement.ratio, verdict=result.measurement.verdict)
+                self.observer("measured", {"id": result.id, "measurement": result.measurement})
+
+    def _measure(self, baseline: _Checkout, cand: _Checkout, target: Target) -> Measurement:
+        bench_argv = self.spec.bench_argv()
+        argv = bench_argv if bench_argv is not None else self.spec.test_argv()
+        instrument = "bench command" if bench_argv is not None else "test command"
+        env = {"OPTIRUNNER_TARGET": str(target)}
+        timeout = self.settings.sandbox.bench_timeout_s
+
+        def arm(project: Path) -> bench.Round:
+            return lambda: self._run(argv, project, env, timeout, check=True).duration_s
+
+        cfg = self.settings.measure
+        rounds = bench.interleave(arm(baseline.project), arm(cand.project), cfg.min_rounds)
+        interval = stats.bootstrap_ratio_ci(
+            rounds.baseline, rounds.candidate, rng=random.Random(SEED)
+        )
+        decision = stats.decide(interval, None, min_effect=cfg.min_effect)
+        return Measurement(
+            instrument=f"wall time of the {instrument}",
+            baseline_rounds=rounds.baseline,
+            candidate_rounds=rounds.candidate,
+            ratio=interval.point,
+            low=interval.low,
+            high=interval.high,
+            verdict=decision.verdict.value,
+            reason=decision.reason,
+        )
+
+    def _choose_best(self, results: list[CandidateResult]) -> None:
+        best: dict[str, CandidateResult] = {}
+        for r in results:
+            m = r.measurement
+            if m is None or not m.verdict.startswith("faster"):
+                continue
+            current = best.get(r.target)
+            if current is None or m.ratio < current.measurement.ratio:  # type: ignore[union-attr]
+                best[r.target] = r
+        self.result.candidates = results
+        self.result.best = [r.id for r in best.values()]
+        # One winner per target; targets in different definitions do not overlap.
+        self._patch = "".join(r.diff for r in best.values())
+
+    def _summary(self) -> str:
+        n = len(self.result.best)
+        total = len(self.result.candidates)
+        if n == 0:
+            return f"no verified speedup among {total} candidates"
+        return f"{n} target(s) verified faster ({total} candidates tried)"
+
+    # -- running commands ------------------------------------------------------------------
+    def _checkout(self, name: str) -> Path:
+        """A fresh worktree with `python` on its PATH meaning the job's interpreter."""
+        assert self._workspace is not None  # noqa: S101 - set by the workspace stage
+        project = self._workspace.checkout(name)
+        write_python_shim(project / SHIM_DIR, self.python)
+        return project
+
+    @property
+    def python(self) -> str:
+        return self.settings.python or sys.executable
+
+    def _run_tests(self, project: Path) -> CommandResult:
+        return self._run(
+            self.spec.test_argv(), project, {}, self.settings.sandbox.test_timeout_s, check=False
+        )
+
+    def _run(
+        self, argv: list[str], project: Path, env: dict[str, str], timeout: float, *, check: bool
+    ) -> CommandResult:
+        limits = self._limits(timeout)
+        full_env = {
+            "PATH": command_path(project, self.python),
+            "PYTHONHASHSEED": str(SEED),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **env,
+        }
+        with self.tracer.span("sandbox.run", argv=" ".join(argv), cwd=project.name) as span:
+            result = self.sandbox.run(RunRequest(argv, project, full_env, limits))
+            span.set(returncode=result.returncode, duration_s=round(result.duration_s, 4))
+        if check and not result.ok:
+            raise OptirunnerError(
+                f"{' '.join(argv)} failed while measuring (exit {result.returncode}): "
+                f"{result.tail(3)}"
+            )
+        return result
+
+    def _limits(self, timeout: float) -> Limits:
+        sb = self.settings.sandbox
+        return Limits(
+            timeout_s=timeout,
+            memory_bytes=sb.memory_mb * 1024**2,
+            cpu_seconds=sb.cpu_seconds,
+            file_size_bytes=sb.file_size_mb * 1024**2,
+            open_files=sb.open_files,
+            processes=sb.processes,
+        )
+
+    # -- report ----------------------------------------------------------------------------
+    def _write_report(self) -> None:
+        from runner.report.render import render_markdown  # noqa: PLC0415 - report is optional
+
+        with self.tracer.span("report"):
+            if not self.result.finished:
+                self.result.finished = self.clock()
+            self.dir.write(paths.REPORT_JSON, json.dumps(self.result.to_dict(), indent=2) + "\n")
+            self.dir.write(paths.REPORT_MD, render_markdown(self.result))
+            self.dir.write(paths.PATCH, self._patch)
+
+
+def unified_diff(path: str, before: str, after: str) -> str:
+    """A `git apply`-able diff of one file, paths relative to the project folder."""
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+    )
+    return "".join(lines)
+
+
+SHIM_DIR = Path(".optirunner") / "bin"
+
+
+def write_python_shim(folder: Path, python: str) -> None:
+    """`python` and `python3` scripts that run the job's interpreter.
+
+    Scripts, not symlinks: a symlink to a virtualenv's python found through another
+    folder would not find the venv's `pyvenv.cfg` and lose its packages.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    script = f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n'
+    for name in ("python", "python3"):
+        (folder / name).write_text(script, encoding="utf-8")
+        (folder / name).chmod(0o755)
+
+
+def command_path(project: Path, python: str) -> str:
+    """PATH of a job's commands: the shim, then the interpreter's own scripts (pytest...)."""
+    return os.pathsep.join([str(project / SHIM_DIR), str(Path(python).parent), BASE_PATH])
+
+
+def _sandbox_failure(exc: SandboxError) -> tuple[CandidateStatus, str, str]:
+    if isinstance(exc, SandboxTimeout):
+        return CandidateStatus.TIMEOUT, "timeout", str(exc)
+    if isinstance(exc, MemoryLimitExceeded):
+        return CandidateStatus.MEMORY, "memory limit", str(exc)
+    return CandidateStatus.TESTS_FAILED, "error", str(exc)

@@ -1,0 +1,1 @@
+"""Rendering one job's result for people (markdown) and machines (JSON)."""

@@ -1,0 +1,109 @@
+"""`report.md`: the result of one job as markdown (also the body of forge comments)."""
+
+from __future__ import annotations
+
+from runner.result import CandidateResult, JobOutcome, JobResult
+
+
+def speedup_text(result: CandidateResult) -> str:
+    """`2.41× [2.30–2.52]`: speedup with its 95% interval (the interval of 1/ratio)."""
+    m = result.measurement
+    if m is None:
+        return "-"
+    low, high = 1.0 / m.high, 1.0 / m.low if m.low > 0 else float("inf")
+    return f"{m.speedup:.2f}× [{low:.2f}–{high:.2f}]"
+
+
+def render_markdown(result: JobResult) -> str:
+    """The whole report: summary, candidates table, best patch, how to reproduce."""
+    parts = [_header(result), _candidates(result), _best(result), _footer(result)]
+    return "\n".join(p for p in parts if p)
+
+
+def _header(result: JobResult) -> str:
+    spec = result.spec
+    targets = ", ".join(f"`{t}`" for t in spec.get("targets", []))
+    lines = [
+        f"# optirunner report — job {result.job_id}",
+        "",
+        f"**Outcome:** {result.outcome.value} — {result.message}",
+        "",
+        f"- Repository: `{spec.get('repo', '?')}`"
+        + (f" at `{spec['commit'][:12]}`" if spec.get("commit") else "")
+        + (" (with uncommitted changes)" if spec.get("dirty") else ""),
+        f"- Targets: {targets}",
+        f"- Tests: `{spec.get('test_cmd', '?')}`"
+        + (f"; benchmark: `{spec['bench_cmd']}`" if spec.get("bench_cmd") else ""),
+        f"- Provider: {spec.get('provider', '?')}; "
+        f"duration {result.finished - result.started:.1f} s",
+    ]
+    if result.sandbox:
+        isolated = result.sandbox.get("network_isolated")
+        note = "network isolated" if isolated else "**network not isolated** (no bubblewrap)"
+        lines.append(f"- Sandbox: {result.sandbox.get('name')} ({note})")
+    if result.outcome is JobOutcome.BASELINE_FAILING and result.baseline.get("tail"):
+        lines += [
+            "",
+            "Last lines of the baseline test run:",
+            "",
+            "```",
+            result.baseline["tail"],
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _candidates(result: JobResult) -> str:
+    if not result.candidates:
+        return ""
+    rows = [
+        "## Candidates",
+        "",
+        "| id | target | change | tests | speedup [95% CI] | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in result.candidates:
+        verdict = c.verdict if c.measurement else c.status.value
+        rows.append(
+            f"| {c.id} | `{c.target}` | {c.description} | {c.tests} | "
+            f"{speedup_text(c)} | {verdict} |"
+        )
+    notes = [
+        f"- {c.id}: {c.detail.strip().splitlines()[-1]}"
+        for c in result.candidates
+        if c.detail.strip()
+    ]
+    if notes:
+        rows += ["", "Notes:", *notes]
+    measured = [c for c in result.candidates if c.measurement]
+    if measured:
+        m = measured[0].measurement
+        assert m is not None  # noqa: S101
+        rows += [
+            "",
+            f"Measured by {m.instrument}: baseline and candidate in separate processes, "
+            f"interleaved A B A B, {len(m.baseline_rounds)} rounds each; speedup = ratio of "
+            "medians, interval = 95% bootstrap.",
+        ]
+    return "\n".join(rows) + "\n"
+
+
+def _best(result: JobResult) -> str:
+    best = [c for c in result.candidates if c.id in result.best]
+    if not best:
+        return ""
+    lines = ["## Verified improvement", ""]
+    for c in best:
+        lines.append(f"- `{c.target}`: {c.description} — **{speedup_text(c)}**, tests pass")
+    lines += ["", "```diff", "".join(c.diff for c in best).rstrip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _footer(result: JobResult) -> str:
+    if not result.best:
+        return ""
+    return (
+        "## Apply it\n\n"
+        "`patch.diff` in the job directory applies with "
+        f"`git -C {result.spec.get('apply_dir', '.')} apply <job dir>/patch.diff`.\n"
+    )

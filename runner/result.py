@@ -1,0 +1,87 @@
+"""The result of one job as data: what `report.json` holds and `report.md` renders."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobOutcome(StrEnum):
+    """How a job ended (the service's queue states wrap these)."""
+
+    SUCCEEDED = "succeeded"
+    BASELINE_FAILING = "baseline failing"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class CandidateStatus(StrEnum):
+    """How far a candidate got through verification."""
+
+    VERIFIED = "verified"  # tests pass, behaviour identical, measured
+    INVALID = "invalid"  # did not parse or apply
+    TESTS_FAILED = "tests failed"
+    TIMEOUT = "timeout"
+    MEMORY = "memory limit"
+    BEHAVIOUR_CHANGED = "behaviour changed"
+
+
+@dataclass
+class Measurement:
+    """Timing of one candidate against the baseline (seconds per round)."""
+
+    instrument: str
+    baseline_rounds: list[float]
+    candidate_rounds: list[float]
+    ratio: float  # candidate / baseline, point estimate; < 1 is faster
+    low: float
+    high: float
+    verdict: str
+    reason: str
+
+    @property
+    def speedup(self) -> float:
+        return 1.0 / self.ratio if self.ratio > 0 else float("inf")
+
+
+@dataclass
+class CandidateResult:
+    """One candidate: what it changed and what verification found."""
+
+    id: str
+    target: str
+    rule: str
+    description: str
+    status: CandidateStatus
+    tests: str = "not run"
+    detail: str = ""
+    measurement: Measurement | None = None
+    diff: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return self.measurement.verdict if self.measurement else "-"
+
+
+@dataclass
+class JobResult:
+    """Everything the job found; serialised to `report.json`."""
+
+    job_id: str
+    outcome: JobOutcome
+    spec: dict[str, Any]
+    started: float
+    finished: float = 0.0
+    message: str = ""
+    sandbox: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)
+    candidates: list[CandidateResult] = field(default_factory=list)
+    best: list[str] = field(default_factory=list)  # candidate ids in patch.diff
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for cand, raw in zip(self.candidates, data["candidates"], strict=True):
+            if cand.measurement is not None:
+                raw["measurement"]["speedup"] = cand.measurement.speedup
+        return data

@@ -1,0 +1,1 @@
+"""Traces of what a job did: spans, sinks (events.jsonl now; redaction and Icarus later)."""

@@ -1,0 +1,1 @@
+"""Verification: tests, behaviour comparison, measurement and verdicts."""

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from runner.bundle.apply import apply_candidate, extract_definition
+from runner.errors import CandidateError, TargetError
+
+MODULE = '''"""Inventory helpers."""
+import re
+
+ALLOWED = ["a", "b"]  # keep this comment
+
+
+# The slow one.
+def keep(items):
+    """Keep allowed items."""
+    return [i for i in items if i in ALLOWED]
+
+
+class Queue:
+    @staticmethod
+    def drain(q):
+        out = []
+        while q:
+            out.append(q.pop(0))
+        return out
+
+
+def untouched(x):
+    return   x  # odd spacing stays
+'''
+
+
+def test_extract_definition_function_and_method() -> None:
+    assert extract_definition(MODULE, "keep").startswith("def keep(items):\n")
+    method = extract_definition(MODULE, "Queue.drain")
+    assert method.startswith("@staticmethod\ndef drain(q):\n")
+    assert "    out = []" in method
+    with pytest.raises(TargetError):
+        extract_definition(MODULE, "Queue.missing")
+
+
+def test_apply_changes_only_the_target() -> None:
+    new = (
+        'def keep(items):\n    """Keep allowed items."""\n'
+        "    allowed = set(ALLOWED)\n    return [i for i in items if i in allowed]\n"
+    )
+    out = apply_candidate(MODULE, "keep", new)
+    before, after = MODULE.splitlines(), out.splitlines()
+    changed = [line for line in after if line not in before]
+    assert changed == [
+        "    allowed = set(ALLOWED)",
+        "    return [i for i in items if i in allowed]",
+    ]
+    assert "# The slow one." in out
+    assert "    return   x  # odd spacing stays" in out
+
+
+def test_apply_method_keeps_indentation_and_adds_import() -> None:
+    new = (
+        "@staticmethod\ndef drain(q):\n    q = collections.deque(q)\n"
+        "    return [q.popleft() for _ in range(len(q))]\n"
+    )
+    out = apply_candidate(MODULE, "Queue.drain", new, ("import collections", "import re"))
+    assert "        q = collections.deque(q)" in out
+    assert out.count("import re\n") == 1
+    assert out.index("import collections") < out.index("ALLOWED =")
+    compile(out, "m.py", "exec")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "def keep(items:\n    pass\n",
+        "def other(items):\n    return 1\n",
+        "x = 1\ndef keep(i):\n    return i\n",
+    ],
+)
+def test_bad_candidates_are_rejected(code: str) -> None:
+    with pytest.raises(CandidateError):
+        apply_candidate(MODULE, "keep", code)
