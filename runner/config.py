@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,11 +42,19 @@ class SandboxSettings(BaseModel):
 
 
 class MeasureSettings(BaseModel):
-    """How baseline and candidates are timed."""
+    """How baseline and candidates are timed (see docs/verification.md)."""
 
-    min_rounds: int = Field(5, ge=5, description="interleaved rounds per side, at least")
-    max_rounds: int = Field(9, ge=5, description="interleaved rounds per side, at most")
+    min_rounds: int = Field(10, ge=5, description="interleaved pairs before the first look")
+    max_rounds: int = Field(150, ge=5, description="interleaved pairs per candidate, at most")
+    budget_s: float = Field(60.0, gt=0, description="measuring time per candidate, at most")
     min_effect: float = Field(0.03, gt=0, lt=1, description="smallest speedup worth reporting")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence of the interval")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MeasureSettings:
+        if self.max_rounds < self.min_rounds:
+            raise ValueError("max_rounds must be at least min_rounds")
+        return self
 
 
 class Settings(BaseSettings):

@@ -254,9 +254,24 @@ class OptimizeJob:
             return lambda: self._run(argv, project, env, timeout, check=True).duration_s
 
         cfg = self.settings.measure
-        rounds = bench.interleave(arm(baseline.project), arm(cand.project), cfg.min_rounds)
-        interval = stats.bootstrap_ratio_ci(
-            rounds.baseline, rounds.candidate, rng=random.Random(SEED)
+        rng = random.Random(SEED)
+
+        def stop(rounds: bench.Rounds, elapsed: float) -> stats.StopDecision:
+            return stats.should_stop(
+                rounds.baseline,
+                rounds.candidate,
+                min_rounds=cfg.min_rounds,
+                max_rounds=cfg.max_rounds,
+                elapsed_s=elapsed,
+                budget_s=cfg.budget_s,
+                min_effect=cfg.min_effect,
+                rng=rng,
+                confidence=cfg.confidence,
+            )
+
+        rounds, stopped = bench.adaptive(arm(baseline.project), arm(cand.project), stop)
+        interval = stopped.interval or stats.bootstrap_ratio_ci(
+            rounds.baseline, rounds.candidate, confidence=cfg.confidence, rng=rng
         )
         decision = stats.decide(interval, None, min_effect=cfg.min_effect)
         return Measurement(
@@ -267,7 +282,7 @@ class OptimizeJob:
             low=interval.low,
             high=interval.high,
             verdict=decision.verdict.value,
-            reason=decision.reason,
+            reason=f"{decision.reason}; stopped: {stopped.reason}",
         )
 
     def _choose_best(self, results: list[CandidateResult]) -> None:

@@ -81,9 +81,14 @@ def _candidates(result: JobResult) -> str:
         assert m is not None  # noqa: S101
         rows += [
             "",
-            f"Measured by {m.instrument}: baseline and candidate in separate processes, "
-            f"interleaved A B A B, {len(m.baseline_rounds)} rounds each; speedup = ratio of "
-            "medians, interval = 95% bootstrap.",
+            f"Measured by {m.instrument}: baseline and candidate in separate fresh "
+            "processes, interleaved in ABBA order, stopping as soon as the verdict is clear "
+            "(or at the round or time budget); speedup = ratio of medians, interval = 95% "
+            "paired bootstrap. Rounds per candidate: "
+            + ", ".join(
+                f"{c.id} {len(c.measurement.baseline_rounds)}" for c in measured if c.measurement
+            )
+            + ".",
         ]
     return "\n".join(rows) + "\n"
 

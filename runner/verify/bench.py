@@ -7,10 +7,20 @@ timing and the replay harness.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 Round = Callable[[], float]
+
+
+class _Stop(Protocol):
+    @property
+    def stop(self) -> bool: ...
+
+
+StopT = TypeVar("StopT", bound=_Stop)
 
 
 @dataclass
@@ -45,3 +55,39 @@ def interleave(
         if on_round is not None:
             on_round(result)
     return result
+
+
+def adaptive(
+    baseline: Round,
+    candidate: Round,
+    stop: Callable[[Rounds, float], StopT],
+    *,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.monotonic,
+    on_round: Callable[[Rounds], None] | None = None,
+) -> tuple[Rounds, StopT]:
+    """Run pairs in ABBA order until `stop(rounds, elapsed_s)` returns a decision to stop.
+
+    ABBA (A B, then B A, ...) cancels a linear drift of the machine within each pair of
+    pairs, which plain ABAB would attribute to one arm. `stop` sees the rounds so far and
+    the seconds spent measuring (warm-up excluded).
+    """
+    for _ in range(warmup):
+        baseline()
+        candidate()
+    result = Rounds()
+    started = clock()
+    while True:
+        if result.count % 2 == 0:
+            a = baseline()
+            b = candidate()
+        else:
+            b = candidate()
+            a = baseline()
+        result.baseline.append(a)
+        result.candidate.append(b)
+        if on_round is not None:
+            on_round(result)
+        decision = stop(result, clock() - started)
+        if decision.stop:
+            return result, decision
