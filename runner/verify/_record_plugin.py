@@ -1,0 +1,708 @@
+"""Behaviour recorder: a standalone pytest plugin that records every call of the target functions.
+
+The runner copies this single file to ``<checkout>/.optirunner/plugins/optirunner_record.py``
+and runs the project's own test command with ``-p optirunner_record``, in the project's own
+interpreter, which may not have optirunner installed. So this module imports only the standard
+library and pytest, and keeps to syntax that older Pythons still run.
+
+Configuration (environment variables; the plugin does nothing without the first one):
+
+* ``OPTIRUNNER_RECORD_TARGETS`` — JSON list of ``"path/to/module.py::Qual.name"``, with
+  paths relative to the project root (the working directory of the test run);
+* ``OPTIRUNNER_RECORD_OUT`` — where to write the recording (JSON, written once, atomically);
+* ``OPTIRUNNER_RECORD_MAX_CALLS`` — calls recorded per target (default 2000), the rest counted;
+* ``OPTIRUNNER_RECORD_MAX_ELEMENTS`` — elements encoded per value (default 10000);
+* ``OPTIRUNNER_SEED`` — ``random.seed(seed)`` before each test, so both arms see one stream;
+* ``OPTIRUNNER_RECORD_INPUTS`` — a folder: also keep the arguments of up to
+  ``OPTIRUNNER_RECORD_MAX_INPUTS`` calls per target (default 200) as pickles, for the replay
+  harness that times the target on them (``<folder>/<n>.pkl``, n = the target's index).
+
+Values are encoded here into a tagged JSON structure (never pickled): a value with no faithful
+encoding becomes ``{"t": "unknown", ...}``, which the comparator refuses to call equal.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
+import functools
+import importlib
+import inspect
+import json
+import os
+import pathlib
+import pickle
+import random
+import sys
+import threading
+import types
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FORMAT_VERSION = 1
+ENV_TARGETS = "OPTIRUNNER_RECORD_TARGETS"
+ENV_OUT = "OPTIRUNNER_RECORD_OUT"
+ENV_MAX_CALLS = "OPTIRUNNER_RECORD_MAX_CALLS"
+ENV_MAX_ELEMENTS = "OPTIRUNNER_RECORD_MAX_ELEMENTS"
+ENV_SEED = "OPTIRUNNER_SEED"
+ENV_INPUTS = "OPTIRUNNER_RECORD_INPUTS"
+ENV_MAX_INPUTS = "OPTIRUNNER_RECORD_MAX_INPUTS"
+DEFAULT_MAX_INPUTS = 200
+DEFAULT_MAX_CALLS = 2000
+MAX_DEPTH = 20
+MAX_ELEMENTS = 10_000
+REPR_LIMIT = 200
+SESSION_SITE = "<outside any test>"
+
+# Ints past this are stored as hex: JSON readers lose precision on them, and str() of a
+# huge int is refused by Python's digit limit while hex is not.
+_SMALL_INT = 2**53
+# Types whose repr is a faithful, deterministic rendering of their value.
+_REPR_TYPES: tuple[type, ...] = (
+    complex,
+    decimal.Decimal,
+    fractions.Fraction,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    datetime.tzinfo,
+    pathlib.PurePath,
+    uuid.UUID,
+    range,
+)
+# Callables and lazy values: their state is code or a stream, never a comparable value.
+_OPAQUE_TYPES: tuple[type, ...] = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    functools.partial,
+    Iterator,
+    AsyncIterator,
+    Coroutine,
+)
+
+
+# -- encoding ---------------------------------------------------------------------------------
+
+
+def type_name(value_type: type) -> str:
+    """``module.Qualname`` of a type, without the ``builtins.`` prefix."""
+    module = getattr(value_type, "__module__", "") or ""
+    qualname = getattr(value_type, "__qualname__", None) or value_type.__name__
+    return qualname if module == "builtins" else f"{module}.{qualname}"
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not break the project's test
+        text = f"<{type_name(type(value))} with a failing repr>"
+    return text[:REPR_LIMIT]
+
+
+def unknown(value: object, note: str = "") -> dict[str, Any]:
+    """The encoding of a value that cannot be compared faithfully."""
+    node = {"t": "unknown", "type": type_name(type(value)), "repr": _safe_repr(value)}
+    if note:
+        node["note"] = note
+    return node
+
+
+class _Truncated(Exception):
+    """The value is larger or deeper than the caps; it is recorded as truncated."""
+
+
+def _with_type(node: dict[str, Any], value: object, base: type) -> dict[str, Any]:
+    # Subclasses (namedtuple, OrderedDict, str enums...) keep their type name, so that the
+    # comparator tells them apart from the plain builtin.
+    if type(value) is not base:
+        node["type"] = type_name(type(value))
+    return node
+
+
+def _encode_int(value: int) -> dict[str, Any]:
+    number = int(value)
+    if -_SMALL_INT < number < _SMALL_INT:
+        return _with_type({"t": "int", "v": number}, value, int)
+    return _with_type({"t": "int", "hex": format(number, "x")}, value, int)
+
+
+def _encode_scalar(value: object) -> dict[str, Any] | None:  # noqa: PLR0911 - one return per kind
+    """Encode an atomic value, or return None when it is not one."""
+    if value is None:
+        return {"t": "none"}
+    if isinstance(value, bool):
+        return {"t": "bool", "v": value}
+    if isinstance(value, enum.Enum):  # before int: IntEnum members are ints too
+        return {"t": "enum", "type": type_name(type(value)), "name": value.name}
+    if isinstance(value, int):
+        return _encode_int(value)
+    if isinstance(value, float):
+        # repr keeps nan, inf and -0.0 and round-trips exactly.
+        return _with_type({"t": "float", "v": repr(float(value))}, value, float)
+    if isinstance(value, str):
+        return _with_type({"t": "str", "v": str(value)}, value, str)
+    if isinstance(value, (bytes, bytearray)):
+        tag = "bytearray" if isinstance(value, bytearray) else "bytes"
+        return {"t": tag, "v": bytes(value).hex()}
+    if isinstance(value, type):
+        return {"t": "type", "v": type_name(value)}
+    if isinstance(value, _REPR_TYPES):
+        return {"t": "repr", "type": type_name(type(value)), "v": repr(value)}
+    return None
+
+
+def _slot_names(value_type: type) -> list[str]:
+    names: list[str] = []
+    for klass in value_type.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for name in [slots] if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and name not in names:
+                names.append(name)
+    return names
+
+
+def _object_fields(value: object) -> dict[str, object] | None:
+    """The attributes that make up a plain object's state, or None if it has none to read."""
+    if dataclasses.is_dataclass(value):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    state: dict[str, object] = {}
+    missing = object()
+    for name in _slot_names(type(value)):
+        slot_value = getattr(value, name, missing)
+        if slot_value is not missing:
+            state[name] = slot_value
+    instance_dict = getattr(value, "__dict__", None)
+    if isinstance(instance_dict, dict):
+        state.update(instance_dict)
+    elif not state and not _slot_names(type(value)):
+        return None
+    # Sorted: the order attributes were assigned in is not behaviour.
+    return {name: state[name] for name in sorted(state)}
+
+
+class _Encoder:
+    """One value's encoding pass: counts elements and tracks the path for cycles."""
+
+    def __init__(self, max_depth: int, max_elements: int) -> None:
+        self.max_depth = max_depth
+        self.max_elements = max_elements
+        self.remaining = max_elements
+        self.path: list[int] = []
+
+    def encode(self, value: object, depth: int) -> Any:
+        self.remaining -= 1
+        if self.remaining < 0:
+            raise _Truncated(f"more than {self.max_elements} elements")
+        if depth > self.max_depth:
+            raise _Truncated(f"nested deeper than {self.max_depth} levels")
+        numpy_node = self._encode_numpy(value, depth)
+        if numpy_node is not None:
+            return numpy_node
+        scalar = _encode_scalar(value)
+        if scalar is not None:
+            return scalar
+        if id(value) in self.path:
+            # A self-reference: recorded by how far up it points, which is comparable.
+            return {"t": "cycle", "up": len(self.path) - self.path.index(id(value))}
+        self.path.append(id(value))
+        try:
+            return self._encode_compound(value, depth + 1)
+        finally:
+            self.path.pop()
+
+    def _items(self, values: Any, depth: int) -> list[Any]:
+        return [self.encode(item, depth) for item in values]
+
+    def _encode_compound(self, value: object, depth: int) -> Any:
+        if isinstance(value, (list, tuple, collections.deque)):
+            sequence: type = tuple if isinstance(value, tuple) else list
+            items = self._items(value, depth)
+            return _with_type({"t": sequence.__name__, "items": items}, value, sequence)
+        if isinstance(value, dict):
+            pairs = [[self.encode(k, depth), self.encode(v, depth)] for k, v in value.items()]
+            return _with_type({"t": "dict", "items": pairs}, value, dict)
+        if isinstance(value, (set, frozenset)):
+            kind: type = frozenset if isinstance(value, frozenset) else set
+            # Sorted: a set's iteration order depends on hashing, not on the code under test.
+            items = sorted(self._items(value, depth), key=_sort_key)
+            return _with_type({"t": kind.__name__, "items": items}, value, kind)
+        return self._encode_other(value, depth)
+
+    def _encode_other(self, value: object, depth: int) -> Any:
+        if isinstance(value, BaseException):
+            # Its state is in .args, which the instance __dict__ does not hold.
+            state: dict[str, object] = {"args": value.args}
+            state["message"] = encode_exception(value)["message"]
+            return self._encode_object(value, state, depth)
+        mock = sys.modules.get("unittest.mock")
+        if mock is not None and isinstance(value, mock.NonCallableMock):
+            # A mock's observable behaviour is the calls made on it, in order.
+            calls = [(str(name), tuple(args), dict(kw)) for name, args, kw in value.mock_calls]
+            return {"t": "mock", "type": type_name(type(value)), "calls": self.encode(calls, depth)}
+        if isinstance(value, _OPAQUE_TYPES):
+            return unknown(value)  # never consume an iterator: the caller may still need it
+        fields = _object_fields(value)
+        if fields is None:
+            return unknown(value)
+        return self._encode_object(value, fields, depth)
+
+    def _encode_object(self, value: object, fields: dict[str, object], depth: int) -> Any:
+        encoded = {name: self.encode(field, depth) for name, field in fields.items()}
+        return {"t": "object", "type": type_name(type(value)), "fields": encoded}
+
+    def _encode_numpy(self, value: object, depth: int) -> dict[str, Any] | None:
+        # Only if the project already imported numpy: importing it here would cost seconds.
+        numpy = sys.modules.get("numpy")
+        if numpy is None:
+            return None
+        if isinstance(value, numpy.ndarray):
+            if value.size > self.remaining:
+                raise _Truncated(f"array of {value.size} elements")
+            data = self.encode(value.tolist(), depth + 1)
+            return {
+                "t": "ndarray",
+                "dtype": str(value.dtype),
+                "shape": list(value.shape),
+                "data": data,
+            }
+        if isinstance(value, numpy.generic):
+            return {
+                "t": "npscalar",
+                "dtype": str(value.dtype),
+                "v": self.encode(value.item(), depth + 1),
+            }
+        return None
+
+
+def _sort_key(node: Any) -> str:
+    return json.dumps(node, sort_keys=True)
+
+
+def encode(value: object, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS) -> Any:
+    """Encode `value` into the tagged JSON structure; never raises, never consumes iterators."""
+    try:
+        return _Encoder(max_depth, max_elements).encode(value, 0)
+    except _Truncated as exc:
+        return {"t": "truncated", "type": type_name(type(value)), "reason": str(exc)}
+    except RecursionError:
+        return {"t": "truncated", "type": type_name(type(value)), "reason": "too deep"}
+    except Exception as exc:  # a property that raises must not break the test
+        return unknown(value, f"encoding failed: {type_name(type(exc))}")
+
+
+def encode_exception(exc: BaseException) -> dict[str, str]:
+    """An exception as its type's qualified name and its message."""
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ is recorded, not raised
+        message = _safe_repr(exc)
+    return {"type": type_name(type(exc)), "message": message}
+
+
+# -- recording --------------------------------------------------------------------------------
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def _keyed_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Arguments keyed as the caller passed them ("0", "1", ... then keyword names).
+
+    The caller (a test) is the same in both runs, so these keys line up even when the rewrite
+    renamed its parameters.
+    """
+    return [(str(index), value) for index, value in enumerate(args)] + list(kwargs.items())
+
+
+def _argument_labels(
+    signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, str]:
+    """A readable name per argument key: the parameter it binds to, for reports."""
+    parameters = list(signature.parameters.values()) if signature else []
+    positional = [
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    star = next((p.name for p in parameters if p.kind is inspect.Parameter.VAR_POSITIONAL), "")
+    labels = {}
+    for index in range(len(args)):
+        if index < len(positional):
+            labels[str(index)] = positional[index]
+        else:
+            labels[str(index)] = f"{star or 'args'}[{index - len(positional)}]"
+    labels.update({name: name for name in kwargs})
+    return labels
+
+
+class Recorder:
+    """Collects the calls of wrapped functions, keyed by the test that made them."""
+
+    def __init__(
+        self, max_calls: int = DEFAULT_MAX_CALLS, max_elements: int = MAX_ELEMENTS
+    ) -> None:
+        self.max_calls = max_calls
+        self.max_elements = max_elements
+        self.site = SESSION_SITE
+        self.calls: dict[str, list[dict[str, Any]]] = {}
+        self.dropped: dict[str, int] = {}
+        self.errors: dict[str, str] = {}
+        self._sequence: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self._inside = threading.local()
+        self.max_inputs = 0  # > 0: keep pickled arguments for the replay harness
+        self.inputs: dict[str, list[bytes]] = {}
+        self.unpicklable: dict[str, int] = {}
+
+    def add_target(self, target: str) -> None:
+        """Register a target so that it appears in the recording even when never called."""
+        self.calls.setdefault(target, [])
+        self.dropped.setdefault(target, 0)
+
+    def fail_target(self, target: str, message: str) -> None:
+        """Record that a target could not be wrapped (the test session goes on)."""
+        self.add_target(target)
+        self.errors[target] = message
+
+    def wrap(self, target: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        """A wrapper of `func` that records its outermost calls under `target`."""
+        self.add_target(target)
+        signature = _signature(func)
+        if inspect.iscoroutinefunction(func):
+            return self._wrap_async(target, func, signature)
+
+        @functools.wraps(func)
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            if not self._should_record(target):
+                return func(*args, **kwargs)
+            return self._run(target, signature, func, args, kwargs)
+
+        return recorded
+
+    def _wrap_async(
+        self, target: str, func: Callable[..., Any], signature: inspect.Signature | None
+    ) -> Callable[..., Any]:
+        @functools.wraps(func)
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            if not self._should_record(target):
+                return await func(*args, **kwargs)
+            named = _keyed_arguments(args, kwargs)
+            labels = _argument_labels(signature, args, kwargs)
+            before = self._encode_arguments(named)
+            self._inside.active = True
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException as exc:
+                self._store(target, named, labels, before, None, exc)
+                raise
+            finally:
+                self._inside.active = False
+            self._store(target, named, labels, before, result, None)
+            return result
+
+        return recorded
+
+    def _should_record(self, target: str) -> bool:
+        # Only outermost calls: a rewrite may turn recursion into a loop, and that is fine.
+        if getattr(self._inside, "active", False):
+            return False
+        with self._lock:
+            if len(self.calls[target]) >= self.max_calls:
+                self.dropped[target] += 1
+                return False
+        return True
+
+    def _run(
+        self,
+        target: str,
+        signature: inspect.Signature | None,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        named = _keyed_arguments(args, kwargs)
+        labels = _argument_labels(signature, args, kwargs)
+        before = self._encode_arguments(named)  # before the call: mutation shows after it
+        self._keep_input(target, args, kwargs)
+        self._inside.active = True
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            self._store(target, named, labels, before, None, exc)
+            raise
+        finally:
+            self._inside.active = False
+        self._store(target, named, labels, before, result, None)
+        return result
+
+    def _keep_input(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Pickle the arguments as they are before the call (a snapshot, for replay)."""
+        kept = self.inputs.setdefault(target, [])
+        if len(kept) >= self.max_inputs:
+            return
+        try:
+            kept.append(pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception:  # lambdas, open files...: that call is not replayable
+            self.unpicklable[target] = self.unpicklable.get(target, 0) + 1
+
+    def write_inputs(self, folder: Path, targets: list[str]) -> None:
+        """`<folder>/<index>.pkl`: the list of (args, kwargs) kept for each target."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, target in enumerate(targets):
+            calls = [pickle.loads(blob) for blob in self.inputs.get(target, [])]  # noqa: S301 - our own pickles
+            out = folder / f"{index}.pkl"
+            temporary = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+            temporary.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))
+            os.replace(temporary, out)
+
+    def _encode_arguments(self, named: list[tuple[str, Any]]) -> dict[str, Any]:
+        return {name: encode(value, max_elements=self.max_elements) for name, value in named}
+
+    def _store(
+        self,
+        target: str,
+        named: list[tuple[str, Any]],
+        labels: dict[str, str],
+        before: dict[str, Any],
+        result: object,
+        exc: BaseException | None,
+    ) -> None:
+        call: dict[str, Any] = {"site": self.site, "labels": labels, "args": before}
+        if exc is None:
+            call["outcome"] = "return"
+            call["value"] = encode(result, max_elements=self.max_elements)
+        else:
+            call["outcome"] = "raise"
+            call["exception"] = encode_exception(exc)
+        call["args_after"] = self._encode_arguments(named)
+        with self._lock:
+            key = (target, self.site)
+            call["seq"] = self._sequence.get(key, 0)
+            self._sequence[key] = call["seq"] + 1
+            self.calls[target].append(call)
+
+    def document(self, **extra: Any) -> dict[str, Any]:
+        """The recording as the JSON document written at the end of the session."""
+        with self._lock:
+            return {
+                "version": FORMAT_VERSION,
+                "targets": {target: list(calls) for target, calls in self.calls.items()},
+                "truncated": {target: n for target, n in self.dropped.items() if n},
+                "errors": dict(self.errors),
+                **extra,
+            }
+
+
+def write_document(document: dict[str, Any], out: Path) -> None:
+    """Write the recording atomically: a reader never sees half a file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document), encoding="utf-8")
+    os.replace(temporary, out)
+
+
+# -- finding and wrapping the targets ---------------------------------------------------------
+
+
+def _package_name(path: Path) -> tuple[Path, str]:
+    """The dotted name from the outermost package with an ``__init__.py``, and its base dir."""
+    parts = [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    return directory, ".".join(parts)
+
+
+def _candidate_names(path: Path, root: Path) -> list[str]:
+    """Module names the tests may import `path` as, most likely first."""
+    names = [name for name, module in list(sys.modules.items()) if _is_module_file(module, path)]
+    names.append(_package_name(path)[1])
+    try:
+        parts = list(path.relative_to(root).with_suffix("").parts)
+    except ValueError:
+        parts = [path.stem]
+    # Suffixes of the relative path cover src/ layouts and namespace packages.
+    names += [".".join(parts[index:]) for index in range(len(parts))]
+    return list(dict.fromkeys(name for name in names if name and "-" not in name))
+
+
+def _is_module_file(module: object, path: Path) -> bool:
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return False
+    try:
+        return Path(filename).resolve() == path
+    except OSError:
+        return False
+
+
+def import_target_module(path: Path, root: Path) -> types.ModuleType:
+    """Import the module defined by `path` under the name the project's tests use."""
+    tried: list[str] = []
+    for name in _candidate_names(path, root):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            tried.append(name)
+            continue
+        if _is_module_file(module, path):
+            return module
+        tried.append(f"{name} (another file)")
+    # As pytest's own prepend mode would: make the package base importable, then retry.
+    base, name = _package_name(path)
+    if str(base) not in sys.path:
+        sys.path.append(str(base))
+        module = importlib.import_module(name)
+        if _is_module_file(module, path):
+            return module
+    raise ImportError(f"cannot import {path} (tried {', '.join(tried) or 'nothing'})")
+
+
+def _resolve_owner(module: types.ModuleType, qualname: str) -> tuple[Any, str]:
+    *outer, name = qualname.split(".")
+    owner: Any = module
+    for part in outer:
+        owner = getattr(owner, part)
+    return owner, name
+
+
+def _raw_attribute(owner: Any, name: str) -> Any:
+    """The attribute as stored (staticmethod/classmethod objects unwrapped by nobody)."""
+    if isinstance(owner, type):
+        for klass in owner.__mro__:
+            if name in klass.__dict__:
+                return klass.__dict__[name]
+        raise AttributeError(f"{type_name(owner)} has no attribute {name!r}")
+    return getattr(owner, name)
+
+
+def _rebind_aliases(original: object, replacement: object) -> None:
+    """Point every module-level alias (``from pkg.mod import f``) at the wrapper too."""
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for key, value in list(namespace.items()):
+            if value is original:
+                namespace[key] = replacement
+
+
+def install_target(recorder: Recorder, target: str, root: Path) -> None:
+    """Wrap one ``path.py::Qual.name`` target in place; record an error if it cannot be."""
+    path_text, _, qualname = target.partition("::")
+    try:
+        if not qualname:
+            raise ValueError("expected path/to/module.py::Qual.name")  # noqa: TRY301
+        module = import_target_module((root / path_text).resolve(), root)
+        owner, name = _resolve_owner(module, qualname)
+        raw = _raw_attribute(owner, name)
+        if isinstance(raw, (staticmethod, classmethod)):
+            wrapper: Any = type(raw)(recorder.wrap(target, raw.__func__))
+        elif callable(raw) and not isinstance(raw, type):
+            wrapper = recorder.wrap(target, raw)
+        else:
+            raise TypeError(f"{qualname} is a {type_name(type(raw))}, not a function")  # noqa: TRY301
+        setattr(owner, name, wrapper)
+        if isinstance(owner, types.ModuleType):
+            _rebind_aliases(raw, wrapper)
+    except Exception as exc:  # reported in the recording; the tests still run
+        recorder.fail_target(target, f"{type_name(type(exc))}: {exc}")
+
+
+# -- the pytest plugin ------------------------------------------------------------------------
+
+
+def _int_env(environ: dict[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    try:
+        return int(text) if text else default
+    except ValueError:
+        raise pytest.UsageError(f"{name} must be an integer, got {text!r}") from None
+
+
+def _targets_env(environ: dict[str, str]) -> list[str]:
+    try:
+        targets = json.loads(environ[ENV_TARGETS])
+    except ValueError:
+        raise pytest.UsageError(f"{ENV_TARGETS} is not JSON") from None
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise pytest.UsageError(f"{ENV_TARGETS} must be a JSON list of strings")
+    return targets
+
+
+class RecordingSession:
+    """The plugin object registered while recording: seeds, tracks the test, writes the file."""
+
+    def __init__(self, recorder: Recorder, out: Path, seed: int | None) -> None:
+        self.recorder = recorder
+        self.out = out
+        self.seed = seed
+        self.exitstatus: int | None = None
+        self.inputs_dir: Path | None = None
+        self.targets: list[str] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        self.recorder.site = item.nodeid
+        if self.seed is not None:
+            random.seed(self.seed)
+            numpy = sys.modules.get("numpy")
+            if numpy is not None:  # the legacy global stream, for projects that use it
+                numpy.random.seed(self.seed % 2**32)
+
+    def pytest_runtest_logfinish(self) -> None:
+        self.recorder.site = SESSION_SITE
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        self.exitstatus = int(exitstatus)
+
+    def pytest_unconfigure(self) -> None:
+        document = self.recorder.document(
+            seed=self.seed, exitstatus=self.exitstatus, unpicklable=self.recorder.unpicklable
+        )
+        write_document(document, self.out)
+        if self.inputs_dir is not None:
+            self.recorder.write_inputs(self.inputs_dir, self.targets)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Wrap the targets before collection, so test modules import the wrappers."""
+    environ = dict(os.environ)
+    if not environ.get(ENV_TARGETS):
+        return
+    out_text = environ.get(ENV_OUT)
+    if not out_text:
+        raise pytest.UsageError(f"{ENV_OUT} is required with {ENV_TARGETS}")
+    out = Path(out_text).resolve()
+    worker = getattr(config, "workerinput", None)
+    if isinstance(worker, dict) and "workerid" in worker:  # pytest-xdist: one file per worker
+        out = out.with_name(f"{out.name}.{worker['workerid']}")
+    recorder = Recorder(
+        max_calls=_int_env(environ, ENV_MAX_CALLS, DEFAULT_MAX_CALLS),
+        max_elements=_int_env(environ, ENV_MAX_ELEMENTS, MAX_ELEMENTS),
+    )
+    seed = _int_env(environ, ENV_SEED, 0) if environ.get(ENV_SEED) else None
+    root = Path.cwd().resolve()
+    targets = _targets_env(environ)
+    for target in targets:
+        install_target(recorder, target, root)
+    session = RecordingSession(recorder, out, seed)
+    if environ.get(ENV_INPUTS):
+        recorder.max_inputs = _int_env(environ, ENV_MAX_INPUTS, DEFAULT_MAX_INPUTS)
+        session.inputs_dir, session.targets = Path(environ[ENV_INPUTS]).resolve(), targets
+    config.pluginmanager.register(session, "optirunner-recording")
