@@ -49,3 +49,16 @@ class JobCancelled(OptirunnerError):
     """The job was interrupted (Ctrl-C or SIGTERM) and recorded as cancelled."""
 
     exit_code = 130
+
+
+class BundleError(OptirunnerError):
+    """A bundle could not be built, or failed verification (signature or file hashes)."""
+
+
+class SecurityViolation(OptirunnerError):
+    """A candidate was rejected by the safety policy; `.reason` and `.construct` say why."""
+
+    def __init__(self, reason: str, construct: str = "") -> None:
+        self.reason = reason
+        self.construct = construct
+        super().__init__(f"{reason}: {construct}" if construct else reason)

@@ -50,12 +50,26 @@ def extract_definition(module_source: str, qualname: str) -> str:
 
 
 def _parse_definition(code: str, qualname: str) -> cst.FunctionDef:
+    target, _helpers = _parse_candidate(code, qualname)
+    return target
+
+
+def _parse_candidate(
+    code: str, qualname: str
+) -> tuple[cst.FunctionDef, tuple[cst.FunctionDef, ...]]:
+    """The target definition and the new private helper functions of a candidate."""
     module = _parse_module(code, "the candidate")
     defs = [n for n in module.body if isinstance(n, cst.FunctionDef)]
     name = qualname.rsplit(".", 1)[-1]
-    if len(defs) != 1 or len(module.body) != 1 or defs[0].name.value != name:
-        raise CandidateError(f"the candidate must be exactly one definition of {name!r}")
-    return defs[0].with_changes(leading_lines=_find_leading(module))
+    targets = [d for d in defs if d.name.value == name]
+    helpers = tuple(d for d in defs if d.name.value != name)
+    private = all(h.name.value.startswith("_") for h in helpers)
+    if len(targets) != 1 or len(defs) != len(module.body) or not private:
+        raise CandidateError(
+            f"the candidate must be one definition of {name!r} (plus private helpers)"
+        )
+    leading = _find_leading(module) if module.body[0] is targets[0] else ()
+    return targets[0].with_changes(leading_lines=leading), helpers
 
 
 def _find_leading(module: cst.Module) -> tuple[cst.EmptyLine, ...]:
@@ -80,15 +94,41 @@ class _Replace(cst.CSTTransformer):
 def apply_candidate(
     module_source: str, qualname: str, code: str, imports: tuple[str, ...] = ()
 ) -> str:
-    """Return `module_source` with `qualname` replaced by `code` and `imports` ensured."""
+    """Return `module_source` with `qualname` replaced by `code` and `imports` ensured.
+
+    `code` may also define new private helper functions (`_name`); they are added at module
+    level right after the statement holding the target, and must not exist yet.
+    """
     module = _parse_module(module_source, "the target module")
     old = _find(module, qualname)
-    new = _parse_definition(code, qualname)
+    new, helpers = _parse_candidate(code, qualname)
+    _check_new_helpers(module, helpers)
     replacer = _Replace(old, new)
     updated = module.visit(replacer)
     if not replacer.done:
         raise CandidateError(f"could not locate {qualname!r} to replace")
+    updated = _add_helpers(updated, qualname.split(".", 1)[0], helpers)
     return _ensure_imports(updated, imports).code
+
+
+def _check_new_helpers(module: cst.Module, helpers: Sequence[cst.FunctionDef]) -> None:
+    existing = {_name_of(n) for n in module.body}
+    for helper in helpers:
+        if helper.name.value in existing:
+            raise CandidateError(f"the helper {helper.name.value!r} already exists")
+
+
+def _name_of(node: cst.CSTNode) -> str | None:
+    return node.name.value if isinstance(node, cst.FunctionDef | cst.ClassDef) else None
+
+
+def _add_helpers(module: cst.Module, top: str, helpers: Sequence[cst.FunctionDef]) -> cst.Module:
+    if not helpers:
+        return module
+    body = list(module.body)
+    at = next(i for i, n in enumerate(body) if _name_of(n) == top)
+    spaced = [h.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for h in helpers]
+    return module.with_changes(body=[*body[: at + 1], *spaced, *body[at + 1 :]])
 
 
 def _ensure_imports(module: cst.Module, imports: tuple[str, ...]) -> cst.Module:

@@ -79,3 +79,25 @@ def test_apply_method_keeps_indentation_and_adds_import() -> None:
 def test_bad_candidates_are_rejected(code: str) -> None:
     with pytest.raises(CandidateError):
         apply_candidate(MODULE, "keep", code)
+
+
+def test_private_helpers_are_added_after_the_target() -> None:
+    code = "def _fast(items):\n    return items\n\n\ndef keep(items):\n    return _fast(items)\n"
+    out = apply_candidate(MODULE, "keep", code, ("import collections",))
+    assert out.index("def keep") < out.index("def _fast") < out.index("class Queue")
+    assert "\n\n\ndef _fast(items):" in out
+    assert out.count("def keep") == 1
+    untouched = MODULE[MODULE.index("class Queue") :]
+    assert out.endswith(untouched)
+    with pytest.raises(CandidateError):
+        apply_candidate(
+            MODULE, "keep", "def keep(i):\n    return i\ndef untouched(x):\n    return x\n"
+        )
+
+
+def test_helper_names_must_be_new() -> None:
+    module = MODULE + "\n\ndef _fast(x):\n    return x\n"
+    with pytest.raises(CandidateError, match="already exists"):
+        apply_candidate(
+            module, "keep", "def keep(i):\n    return _fast(i)\ndef _fast(i):\n    return i\n"
+        )
