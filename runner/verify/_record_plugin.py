@@ -11,7 +11,7 @@ Configuration (environment variables; the plugin does nothing without the first 
   paths relative to the project root (the working directory of the test run);
 * ``OPTIRUNNER_RECORD_OUT`` — where to write the recording (JSON, written once, atomically);
 * ``OPTIRUNNER_RECORD_MAX_CALLS`` — calls recorded per target (default 2000), the rest counted;
-* ``OPTIRUNNER_RECORD_MAX_ELEMENTS`` — elements encoded per value (default 10000);
+* ``OPTIRUNNER_RECORD_MAX_ELEMENTS`` — elements encoded per value (default 250000);
 * ``OPTIRUNNER_SEED`` — ``random.seed(seed)`` before each test, so both arms see one stream;
 * ``OPTIRUNNER_RECORD_INPUTS`` — a folder: also keep the arguments of up to
   ``OPTIRUNNER_RECORD_MAX_INPUTS`` calls per target (default 200) as pickles, for the replay
@@ -58,7 +58,7 @@ ENV_MAX_INPUTS = "OPTIRUNNER_RECORD_MAX_INPUTS"
 DEFAULT_MAX_INPUTS = 200
 DEFAULT_MAX_CALLS = 2000
 MAX_DEPTH = 20
-MAX_ELEMENTS = 10_000
+MAX_ELEMENTS = 250_000
 REPR_LIMIT = 200
 SESSION_SITE = "<outside any test>"
 
@@ -459,15 +459,22 @@ class Recorder:
         except Exception:  # lambdas, open files...: that call is not replayable
             self.unpicklable[target] = self.unpicklable.get(target, 0) + 1
 
-    def write_inputs(self, folder: Path, targets: list[str]) -> None:
-        """`<folder>/<index>.pkl`: the list of (args, kwargs) kept for each target."""
+    def write_inputs(self, folder: Path, targets: list[str]) -> dict[str, int]:
+        """`<folder>/<index>.pkl`: the list of (args, kwargs) kept for each target.
+
+        Returns the number of calls kept per target: the runner reads that from the
+        recording and never unpickles anything itself.
+        """
         folder.mkdir(parents=True, exist_ok=True)
+        kept: dict[str, int] = {}
         for index, target in enumerate(targets):
+            kept[target] = len(self.inputs.get(target, []))
             calls = [pickle.loads(blob) for blob in self.inputs.get(target, [])]  # noqa: S301 - our own pickles
             out = folder / f"{index}.pkl"
             temporary = out.with_name(f"{out.name}.{os.getpid()}.tmp")
             temporary.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))
             os.replace(temporary, out)
+        return kept
 
     def _encode_arguments(self, named: list[tuple[str, Any]]) -> dict[str, Any]:
         return {name: encode(value, max_elements=self.max_elements) for name, value in named}
@@ -672,12 +679,16 @@ class RecordingSession:
         self.exitstatus = int(exitstatus)
 
     def pytest_unconfigure(self) -> None:
+        inputs: dict[str, int] = {}
+        if self.inputs_dir is not None:  # first, so that the document can say what is there
+            inputs = self.recorder.write_inputs(self.inputs_dir, self.targets)
         document = self.recorder.document(
-            seed=self.seed, exitstatus=self.exitstatus, unpicklable=self.recorder.unpicklable
+            seed=self.seed,
+            exitstatus=self.exitstatus,
+            unpicklable=self.recorder.unpicklable,
+            inputs=inputs,
         )
         write_document(document, self.out)
-        if self.inputs_dir is not None:
-            self.recorder.write_inputs(self.inputs_dir, self.targets)
 
 
 def pytest_configure(config: pytest.Config) -> None:

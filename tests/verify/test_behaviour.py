@@ -324,11 +324,11 @@ def test_encoder_caps_depth_size_and_cycles() -> None:
     for _ in range(30):
         nested = [nested]
     assert plugin.encode(nested)["t"] == "truncated"
-    assert plugin.encode(list(range(20_000)))["reason"] == "more than 10000 elements"
+    assert plugin.encode(list(range(300_000)))["reason"] == "more than 250000 elements"
     loop: list[Any] = [1]
     loop.append(loop)
     assert plugin.encode(loop)["items"][1] == {"t": "cycle", "up": 1}
-    assert not compare(r := record(lambda: list(range(20_000)), once()), r).ok
+    assert not compare(r := record(lambda: list(range(300_000)), once()), r).ok
 
 
 def test_encoder_numpy_arrays() -> None:

@@ -1,0 +1,203 @@
+"""Measuring one candidate against the baseline: instrument choice, A/A noise, verdict.
+
+The instruments, best first:
+
+1. **replay** — the target alone, timed on the inputs recorded from the tests, in fresh
+   processes (`replay.py`); used when no benchmark command is given and inputs exist;
+2. **bench command** — the whole benchmark command, timed per round;
+3. **test command** — the whole test command (the last resort: mostly start-up noise).
+
+Whatever the instrument, rounds are interleaved ABBA in fresh processes and stopped
+adaptively (`stats.should_stop`). Instruction counts under callgrind join when wall time
+is inconclusive (or always, by setting) and inputs exist.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.config import MeasureSettings
+from runner.result import Measurement
+from runner.verify import bench, stats
+from runner.verify.replay import CallgrindCounter, CommandRunner, ReplayTimer
+
+#: Seconds a callgrind run's target calls should take natively: enough instructions
+#: (~10^7 or more) that the fixed cost outside the calls is negligible, little enough
+#: that callgrind (about 50x slower) stays within seconds.
+CALLGRIND_NATIVE_S = 0.02
+CALLGRIND_MAX_CALLS = 20_000
+AA_PAIRS = 10
+MIN_PAIRS = 5
+
+RoundFactory = Callable[[Path], bench.Round]
+
+
+@dataclass
+class Plan:
+    """How every candidate of one target is measured."""
+
+    instrument: str  # "replay of N recorded calls", "bench command", "test command"
+    arm: RoundFactory
+    inputs: Path | None = None
+    counter: CallgrindCounter | None = None
+    counter_calls: int = 0
+    noise: float | None = None  # sigma from the A/A run
+
+
+def recorded_inputs(recording_file: Path, target: str) -> int:
+    """How many calls of `target` the recorder kept for replay (0 when none or unknown).
+
+    Read from the recording's JSON, never by unpickling: the inputs are only ever
+    unpickled inside the sandbox.
+    """
+    try:
+        document = json.loads(recording_file.read_text(encoding="utf-8"))
+        count = document.get("inputs", {}).get(target, 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return count if isinstance(count, int) else 0
+
+
+def plan_replay(
+    target: str,
+    inputs: Path,
+    baseline: Path,
+    python: str,
+    run: CommandRunner,
+    *,
+    valgrind: str | None,
+    share: bool = False,
+) -> Plan:
+    """Calibrate the replay on the baseline; the same loops serve every candidate.
+
+    `share`: no recorded call mutated its arguments, so the harness may pass the same
+    objects to every call instead of fresh copies (copying can cost more than the call).
+    """
+    # Relative to the project: each checkout's sandbox sees only its own copy of the inputs.
+    relative = inputs.relative_to(baseline)
+    timer = ReplayTimer(python, target, relative, run, share=share)
+    loops = timer.calibrate(baseline)
+    calls = timer.calls or 1
+    per_call = (timer.per_pass_s or 0.0) / calls
+    counter = None
+    counter_calls = 0
+    if valgrind is not None:
+        counter = CallgrindCounter(python, target, relative, run, valgrind=valgrind, share=share)
+        wanted = math.ceil(CALLGRIND_NATIVE_S / per_call) if per_call > 0 else calls
+        # A multiple of the recorded calls: every input weighs the same in both arms.
+        counter_calls = min(max(calls, math.ceil(wanted / calls) * calls), CALLGRIND_MAX_CALLS)
+    return Plan(
+        instrument=f"replay of {calls} recorded calls ({loops} passes per round)",
+        arm=lambda project: timer.arm(project, loops),
+        inputs=inputs,
+        counter=counter,
+        counter_calls=counter_calls,
+    )
+
+
+def plan_command(instrument: str, arm: RoundFactory) -> Plan:
+    """Whole-command timing (the benchmark command, or the tests)."""
+    return Plan(instrument=instrument, arm=arm)
+
+
+def valgrind_path() -> str | None:
+    """valgrind when installed (a Recommends of the package)."""
+    return shutil.which("valgrind")
+
+
+def copy_inputs(plan: Plan, baseline: Path, candidate: Path) -> None:
+    """Make the recorded inputs visible inside the candidate's sandbox too."""
+    if plan.inputs is None:
+        return
+    relative = plan.inputs.relative_to(baseline)
+    (candidate / relative).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plan.inputs, candidate / relative)
+
+
+def calibrate_noise(plan: Plan, baseline: Path, rng: random.Random) -> float:
+    """A short A/A run (the baseline against itself) estimates the host's noise now."""
+    arm = plan.arm(baseline)
+    rounds = bench.interleave(arm, plan.arm(baseline), AA_PAIRS, warmup=1)
+    plan.noise = stats.calibrate_from_aa(rounds.baseline, rounds.candidate, rng=rng)
+    return plan.noise
+
+
+def measure(
+    plan: Plan,
+    baseline: Path,
+    candidate: Path,
+    cfg: MeasureSettings,
+    rng: random.Random,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Measurement:
+    """Time both arms until the verdict is clear; count instructions when needed."""
+    started = clock()
+
+    def stop(rounds: bench.Rounds, elapsed: float) -> stats.StopDecision:
+        if rounds.count < MIN_PAIRS:  # below this no interval means anything, budget or not
+            return stats.StopDecision(False, f"{rounds.count} rounds: too few to estimate")
+        return stats.should_stop(
+            rounds.baseline,
+            rounds.candidate,
+            min_rounds=cfg.min_rounds,
+            max_rounds=cfg.max_rounds,
+            elapsed_s=elapsed,
+            budget_s=cfg.budget_s,
+            min_effect=cfg.min_effect,
+            rng=rng,
+            confidence=cfg.confidence,
+            noise=plan.noise,
+        )
+
+    rounds, stopped = bench.adaptive(plan.arm(baseline), plan.arm(candidate), stop, clock=clock)
+    interval = stopped.interval or stats.bootstrap_ratio_ci(
+        rounds.baseline, rounds.candidate, confidence=cfg.confidence, rng=rng, noise=plan.noise
+    )
+    wall_only = stats.decide(interval, None, min_effect=cfg.min_effect)
+    ratios = _instruction_ratios(plan, baseline, candidate, cfg, wall_only.verdict)
+    decision = stats.decide(interval, ratios, min_effect=cfg.min_effect)
+    detectable = (
+        stats.min_detectable_effect(plan.noise, rounds.count, confidence=cfg.confidence)
+        if plan.noise is not None and rounds.count >= 5
+        else None
+    )
+    return Measurement(
+        instrument=plan.instrument,
+        baseline_rounds=rounds.baseline,
+        candidate_rounds=rounds.candidate,
+        ratio=interval.point,
+        low=interval.low,
+        high=interval.high,
+        verdict=decision.verdict.value,
+        reason=f"{decision.reason}; stopped: {stopped.reason}",
+        decided_by=decision.instrument.value,
+        instruction_ratios=ratios or [],
+        min_detectable=detectable,
+        seconds=clock() - started,
+    )
+
+
+def _instruction_ratios(
+    plan: Plan,
+    baseline: Path,
+    candidate: Path,
+    cfg: MeasureSettings,
+    wall_verdict: stats.Verdict,
+) -> list[float] | None:
+    """candidate / baseline instructions per call, one per repeat; None when not counted."""
+    if plan.counter is None or cfg.instructions == "never":
+        return None
+    if cfg.instructions == "auto" and wall_verdict is not stats.Verdict.INCONCLUSIVE:
+        return None  # wall time already decided; callgrind would only cost time
+    calls, repeats = plan.counter_calls, cfg.instruction_repeats
+    base = plan.counter.instructions_per_call(baseline, calls, repeats)
+    cand = plan.counter.instructions_per_call(candidate, calls, repeats)
+    return [c / b for b, c in zip(base, cand, strict=True) if b > 0]
