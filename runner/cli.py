@@ -99,6 +99,55 @@ def optimize(
     raise typer.Exit(code)
 
 
+bundle_app = typer.Typer(
+    help="Show, write and verify exactly what leaves this host (the signed code bundle).",
+    no_args_is_help=True,
+)
+app.add_typer(bundle_app, name="bundle")
+
+TargetOption = Annotated[
+    list[str],
+    typer.Option(
+        "--target", "-t", help="path/to/module.py::function or ::Class.method; repeatable"
+    ),
+]
+
+
+@bundle_app.command("create")
+def bundle_create(
+    repo: Annotated[Path, typer.Argument(help="The project folder.")],
+    target: TargetOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder [a new job folder]")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Extract what TARGET functions of REPO need into a signed bundle and show it."""
+    from runner.commands import bundle as command  # noqa: PLC0415 - keep start-up fast
+
+    code = _guard(
+        lambda: command.create(repo=repo, targets=target, as_json=as_json, out=out, config=config)
+    )
+    raise typer.Exit(code)
+
+
+@bundle_app.command("verify")
+def bundle_verify(
+    path: Annotated[Path, typer.Argument(help="bundle.zip or the bundle/ folder")],
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="PEM public key [<state_dir>/keys/bundle-signing.pub]"),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check the signature and every file of a bundle; exit 1 on any change."""
+    from runner.commands import bundle as command  # noqa: PLC0415 - keep start-up fast
+
+    code = _guard(lambda: command.verify(path=path, public_key=public_key, config=config))
+    raise typer.Exit(code)
+
+
 def _guard(call: Callable[[], int]) -> int:
     """The error boundary around every command."""
     try:
@@ -107,7 +156,8 @@ def _guard(call: Callable[[], int]) -> int:
         err.print("optirunner: interrupted")
         return 130
     except OptirunnerError as exc:
-        err.print(f"optirunner: error: {exc}", markup=False)
+        # soft_wrap: the reason stays one line whatever the terminal width.
+        err.print(f"optirunner: error: {exc}", markup=False, soft_wrap=True)
         return exc.exit_code
     except Exception:
         return _crash()

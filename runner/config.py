@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from runner.agent.safety import SafetyPolicy
 from runner.errors import ConfigError
 from runner.spec import DEFAULT_TEST_CMD
 
@@ -49,6 +50,13 @@ class MeasureSettings(BaseModel):
     budget_s: float = Field(60.0, gt=0, description="measuring time per candidate, at most")
     min_effect: float = Field(0.03, gt=0, lt=1, description="smallest speedup worth reporting")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence of the interval")
+    instructions: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="count instructions under callgrind: when wall time is inconclusive "
+        "(auto), for every candidate (always), or never",
+    )
+    instruction_repeats: int = Field(2, ge=1, le=10, description="callgrind runs per arm")
+    noise_check: bool = Field(True, description="a short A/A run first, to state the noise")
 
     @model_validator(mode="after")
     def _ordered(self) -> MeasureSettings:
@@ -79,6 +87,7 @@ class Settings(BaseSettings):
     keep_worktrees: bool = Field(False, description="keep checkouts after the job (debugging)")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
 
     # Set by load_settings(): the TOML file this instance reads, if any.
     _toml_file: Path | None = None

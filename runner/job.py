@@ -36,13 +36,13 @@ from runner.result import (
     CandidateStatus,
     JobOutcome,
     JobResult,
-    Measurement,
 )
 from runner.sandbox.base import CommandResult, Limits, RunRequest, Sandbox
 from runner.sandbox.local import BASE_PATH
 from runner.spec import JobSpec, Target, validate_repo, validate_target
 from runner.telemetry.tracing import JsonlSink, Tracer
-from runner.verify import bench, stats
+from runner.verify import bench, measure, recording
+from runner.verify.behaviour import Recording, RecordingError, compare, load_recording
 from runner.workspace import Workspace, inspect_source
 
 Observer = Callable[[str, dict[str, Any]], None]
@@ -86,6 +86,8 @@ class OptimizeJob:
         self._checkouts: dict[str, _Checkout] = {}
         self._patch = ""
         self._patch_prefix = Path()
+        self._baseline_recording: Recording | None = None
+        self._rng = random.Random(SEED)
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> JobResult:
@@ -148,7 +150,7 @@ class OptimizeJob:
         self.observer("stage", {"name": "baseline"})
         with self.tracer.span("baseline") as span:
             try:
-                run = self._run_tests(baseline.project)
+                run, self._baseline_recording = self._recorded_tests(baseline, keep_inputs=True)
             except SandboxError as exc:
                 self._end(JobOutcome.BASELINE_FAILING, f"baseline tests: {exc}")
                 span.status = "error"
@@ -158,6 +160,7 @@ class OptimizeJob:
                 "returncode": run.returncode,
                 "duration_s": run.duration_s,
                 "tail": run.tail(),
+                "behaviour": self._behaviour_note(),
             }
             self.result.sandbox = {
                 "name": self.sandbox.name,
@@ -221,69 +224,139 @@ class OptimizeJob:
 
     def _candidate_tests(self, checkout: _Checkout, result: CandidateResult) -> None:
         try:
-            run = self._run_tests(checkout.project)
+            run, recorded = self._recorded_tests(checkout, keep_inputs=False)
         except SandboxError as exc:
             result.status, result.tests, result.detail = _sandbox_failure(exc)
             return
-        if run.ok:
-            result.status, result.tests = CandidateStatus.VERIFIED, "passed"
-        else:
+        if not run.ok:
             result.status, result.tests = CandidateStatus.TESTS_FAILED, "failed"
             result.detail = run.tail(8)
+            return
+        result.tests = "passed"
+        if self._baseline_recording is None or recorded is None:
+            result.status, result.behaviour = CandidateStatus.VERIFIED, self._behaviour_note()
+            return
+        with self.tracer.span("behaviour", candidate=checkout.name) as span:
+            comparison = compare(
+                self._baseline_recording, recorded, float_tolerance=self.spec.float_tolerance
+            )
+            span.set(ok=comparison.ok, calls=comparison.calls_compared)
+        result.behaviour = comparison.describe()
+        result.calls_compared = comparison.calls_compared
+        if comparison.ok:
+            result.status = CandidateStatus.VERIFIED
+        else:
+            result.status, result.detail = CandidateStatus.BEHAVIOUR_CHANGED, comparison.describe()
+
+    def _recorded_tests(
+        self, checkout: _Checkout, *, keep_inputs: bool
+    ) -> tuple[CommandResult, Recording | None]:
+        """Run the tests with the behaviour recorder when the command is pytest."""
+        argv = self.spec.test_argv()
+        with_plugin = recording.with_plugin(argv)
+        if with_plugin is None:
+            return self._run_tests(checkout.project), None
+        plugins = recording.install_plugin(checkout.project)
+        out = checkout.project / RECORD_FILE
+        targets = [str(t) for t in self.spec.targets]
+        env = recording.record_env(targets, out, plugins, SEED, None)
+        if keep_inputs:
+            env["OPTIRUNNER_RECORD_INPUTS"] = str(checkout.project / INPUTS_DIR)
+        timeout = self.settings.sandbox.test_timeout_s
+        run = self._run(with_plugin, checkout.project, env, timeout, check=False)
+        if not run.ok:
+            return run, None
+        try:
+            recorded = load_recording(out)
+        except RecordingError as exc:
+            self.observer("warning", {"message": str(exc)})
+            return run, None
+        self.dir.subdir("behaviour")
+        self.dir.write(f"behaviour/{checkout.name}.json", out.read_bytes())
+        return run, recorded
+
+    def _behaviour_note(self) -> str:
+        if recording.with_plugin(self.spec.test_argv()) is None:
+            return "not recorded: the test command is not pytest"
+        if self._baseline_recording is None:
+            return "not recorded: the recorder produced no file"
+        calls = self._baseline_recording.call_count
+        return f"recorded {calls} calls of the targets at baseline"
 
     def _measure_stage(self, baseline: _Checkout, results: list[CandidateResult]) -> None:
         passing = [r for r in results if r.status is CandidateStatus.VERIFIED]
         self.observer("stage", {"name": "measure", "count": len(passing)})
         with self.tracer.span("measure", candidates=len(passing)):
+            plans: dict[str, measure.Plan] = {}
             for result in passing:
+                if result.target not in plans:
+                    plans[result.target] = self._plan(baseline, Target.parse(result.target))
+                plan = plans[result.target]
                 checkout = self._checkouts[result.id]
-                target = Target.parse(result.target)
+                measure.copy_inputs(plan, baseline.project, checkout.project)
                 with self.tracer.span("measure.candidate", candidate=result.id) as span:
-                    result.measurement = self._measure(baseline, checkout, target)
-                    span.set(ratio=result.measurement.ratio, verdict=result.measurement.verdict)
+                    result.measurement = measure.measure(
+                        plan, baseline.project, checkout.project, self.settings.measure, self._rng
+                    )
+                    m = result.measurement
+                    span.set(ratio=m.ratio, verdict=m.verdict, rounds=len(m.baseline_rounds))
                 self.observer("measured", {"id": result.id, "measurement": result.measurement})
 
-    def _measure(self, baseline: _Checkout, cand: _Checkout, target: Target) -> Measurement:
+    def _plan(self, baseline: _Checkout, target: Target) -> measure.Plan:
+        """Choose the instrument for a target and estimate the host's noise with it."""
+        with self.tracer.span("measure.plan", target=str(target)) as span:
+            plan = self._choose_instrument(baseline, target)
+            if self.settings.measure.noise_check:
+                sigma = measure.calibrate_noise(plan, baseline.project, self._rng)
+                span.set(noise_sigma=round(sigma, 5))
+            span.set(instrument=plan.instrument)
+        return plan
+
+    def _choose_instrument(self, baseline: _Checkout, target: Target) -> measure.Plan:
         bench_argv = self.spec.bench_argv()
-        argv = bench_argv if bench_argv is not None else self.spec.test_argv()
-        instrument = "bench command" if bench_argv is not None else "test command"
-        env = {"OPTIRUNNER_TARGET": str(target)}
+        timeout = self.settings.sandbox.bench_timeout_s
+        if bench_argv is not None:
+            env = {"OPTIRUNNER_TARGET": str(target)}
+            return measure.plan_command(
+                "wall time of the bench command", self._arm(bench_argv, env)
+            )
+        inputs = baseline.project / INPUTS_DIR / f"{self.spec.targets.index(target)}.pkl"
+        if measure.recorded_inputs(baseline.project / RECORD_FILE, str(target)) > 0:
+
+            def run(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+                done = self._run(argv, cwd, {}, timeout, check=False)
+                return done.returncode, done.stdout, done.stderr
+
+            valgrind = (
+                measure.valgrind_path() if self.settings.measure.instructions != "never" else None
+            )
+            return measure.plan_replay(
+                str(target),
+                inputs,
+                baseline.project,
+                self.python,
+                run,
+                valgrind=valgrind,
+                share=not self._mutates_arguments(target),
+            )
+        return measure.plan_command(
+            "wall time of the test command", self._arm(self.spec.test_argv(), {})
+        )
+
+    def _mutates_arguments(self, target: Target) -> bool:
+        """Whether any recorded call of the target changed its arguments."""
+        if self._baseline_recording is None:
+            return True
+        calls = self._baseline_recording.targets.get(str(target), [])
+        return any(call.args != call.args_after for call in calls)
+
+    def _arm(self, argv: list[str], env: dict[str, str]) -> measure.RoundFactory:
         timeout = self.settings.sandbox.bench_timeout_s
 
-        def arm(project: Path) -> bench.Round:
+        def factory(project: Path) -> bench.Round:
             return lambda: self._run(argv, project, env, timeout, check=True).duration_s
 
-        cfg = self.settings.measure
-        rng = random.Random(SEED)
-
-        def stop(rounds: bench.Rounds, elapsed: float) -> stats.StopDecision:
-            return stats.should_stop(
-                rounds.baseline,
-                rounds.candidate,
-                min_rounds=cfg.min_rounds,
-                max_rounds=cfg.max_rounds,
-                elapsed_s=elapsed,
-                budget_s=cfg.budget_s,
-                min_effect=cfg.min_effect,
-                rng=rng,
-                confidence=cfg.confidence,
-            )
-
-        rounds, stopped = bench.adaptive(arm(baseline.project), arm(cand.project), stop)
-        interval = stopped.interval or stats.bootstrap_ratio_ci(
-            rounds.baseline, rounds.candidate, confidence=cfg.confidence, rng=rng
-        )
-        decision = stats.decide(interval, None, min_effect=cfg.min_effect)
-        return Measurement(
-            instrument=f"wall time of the {instrument}",
-            baseline_rounds=rounds.baseline,
-            candidate_rounds=rounds.candidate,
-            ratio=interval.point,
-            low=interval.low,
-            high=interval.high,
-            verdict=decision.verdict.value,
-            reason=f"{decision.reason}; stopped: {stopped.reason}",
-        )
+        return factory
 
     def _choose_best(self, results: list[CandidateResult]) -> None:
         best: dict[str, CandidateResult] = {}
@@ -378,6 +451,8 @@ def unified_diff(path: str, before: str, after: str) -> str:
 
 
 SHIM_DIR = Path(".optirunner") / "bin"
+RECORD_FILE = Path(".optirunner") / "record.json"
+INPUTS_DIR = Path(".optirunner") / "inputs"
 
 
 def write_python_shim(folder: Path, python: str) -> None:

@@ -39,6 +39,10 @@ class Measurement:
     high: float
     verdict: str
     reason: str
+    decided_by: str = "wall time"
+    instruction_ratios: list[float] = field(default_factory=list)  # cand / base, per repeat
+    min_detectable: float | None = None  # smallest speedup these rounds could detect
+    seconds: float = 0.0  # time spent measuring
 
     @property
     def speedup(self) -> float:
@@ -55,6 +59,8 @@ class CandidateResult:
     description: str
     status: CandidateStatus
     tests: str = "not run"
+    behaviour: str = "not compared"
+    calls_compared: int = 0
     detail: str = ""
     measurement: Measurement | None = None
     diff: str = ""

@@ -56,6 +56,7 @@ class JobSpec:
     bench_cmd: str | None = None
     provider: str = "rules"
     max_candidates: int = 8
+    float_tolerance: float | None = None  # relative; None: floats must be identical
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -16,7 +17,7 @@ from runner import paths
 from runner.agent.providers import check_provider
 from runner.config import load_settings
 from runner.job import OptimizeJob
-from runner.report.render import speedup_text
+from runner.report.render import behaviour_text, speedup_text
 from runner.result import JobOutcome, JobResult
 from runner.sandbox import make_sandbox
 from runner.spec import JobSpec, Target, validate_repo
@@ -133,17 +134,22 @@ class _Display:
 
 
 def _print_summary(console: Console, result: JobResult, job_dir: Path) -> None:
-    table = Table(title=f"job {result.job_id}: {result.outcome.value}")
-    for column in ("candidate", "target", "description", "tests", "speedup [95% CI]", "verdict"):
-        table.add_column(column)
+    table = Table(title=f"job {result.job_id}: {result.outcome.value}", box=box.SIMPLE_HEAD)
+    table.add_column("id")
+    table.add_column("target", max_width=22, overflow="ellipsis", no_wrap=True)
+    for column in ("tests", "behaviour", "speedup [95% CI]", "verdict"):
+        table.add_column(column, no_wrap=True)
     for c in result.candidates:
         verdict = c.verdict if c.measurement else c.status.value
-        table.add_row(c.id, c.target, c.description, c.tests, speedup_text(c), verdict)
+        behaviour = behaviour_text(c).replace("identical", "same").replace(" calls)", ")")
+        table.add_row(c.id, c.target.split("::")[-1], c.tests, behaviour, speedup_text(c), verdict)
     if result.candidates:
         console.print(table)
+        for c in result.candidates:
+            console.print(f"  {c.id}: {c.description}", markup=False, highlight=False)
     console.print(f"{result.message}")
-    console.print(f"report: {job_dir / paths.REPORT_MD}")
+    console.print(f"report: {job_dir / paths.REPORT_MD}", soft_wrap=True)
     if result.best:
         apply_dir = result.spec.get("apply_dir", result.spec["repo"])
-        console.print(f"patch:  {job_dir / paths.PATCH}")
-        console.print(f"apply:  git -C {apply_dir} apply {job_dir / paths.PATCH}")
+        console.print(f"patch:  {job_dir / paths.PATCH}", soft_wrap=True)
+        console.print(f"apply:  git -C {apply_dir} apply {job_dir / paths.PATCH}", soft_wrap=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.result import CandidateResult, JobOutcome, JobResult
+from runner.result import CandidateResult, CandidateStatus, JobOutcome, JobResult
 
 
 def speedup_text(result: CandidateResult) -> str:
@@ -12,6 +12,42 @@ def speedup_text(result: CandidateResult) -> str:
         return "-"
     low, high = 1.0 / m.high, 1.0 / m.low if m.low > 0 else float("inf")
     return f"{m.speedup:.2f}× [{low:.2f}–{high:.2f}]"
+
+
+def behaviour_text(result: CandidateResult) -> str:
+    """`identical (12 calls)`, `changed`, or why it was not compared."""
+    if result.status is CandidateStatus.BEHAVIOUR_CHANGED:
+        return "changed"
+    if result.calls_compared:
+        return f"identical ({result.calls_compared} calls)"
+    return result.behaviour if result.tests == "passed" else "-"
+
+
+def instructions_text(result: CandidateResult) -> str:
+    """`0.87× instr.` (candidate / baseline, worst repeat) or `-` when not counted."""
+    m = result.measurement
+    if m is None or not m.instruction_ratios:
+        return "-"
+    worst = max(m.instruction_ratios)  # the verdict needs every repeat to agree
+    return f"{worst:.3f}× (callgrind, {len(m.instruction_ratios)}×)"
+
+
+def detectable_text(result: CandidateResult) -> str:
+    """The smallest true speedup the rounds spent could have detected (80% power)."""
+    m = result.measurement
+    if m is None or m.min_detectable is None:
+        return "-"
+    return f"{m.min_detectable:.1%}"
+
+
+def _decided(result: CandidateResult) -> str:
+    m = result.measurement
+    return f" ({m.decided_by})" if m is not None and m.decided_by != "none" else ""
+
+
+def _rounds(result: CandidateResult) -> str:
+    m = result.measurement
+    return "-" if m is None else f"{len(m.baseline_rounds)} in {m.seconds:.0f} s"
 
 
 def render_markdown(result: JobResult) -> str:
@@ -59,14 +95,16 @@ def _candidates(result: JobResult) -> str:
     rows = [
         "## Candidates",
         "",
-        "| id | target | change | tests | speedup [95% CI] | verdict |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| id | target | change | tests | behaviour | speedup [95% CI] | instructions | verdict "
+        "(decided by) | rounds | smallest detectable |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in result.candidates:
         verdict = c.verdict if c.measurement else c.status.value
         rows.append(
-            f"| {c.id} | `{c.target}` | {c.description} | {c.tests} | "
-            f"{speedup_text(c)} | {verdict} |"
+            f"| {c.id} | `{c.target}` | {c.description} | {c.tests} | {behaviour_text(c)} | "
+            f"{speedup_text(c)} | {instructions_text(c)} | {verdict}{_decided(c)} | "
+            f"{_rounds(c)} | {detectable_text(c)} |"
         )
     notes = [
         f"- {c.id}: {c.detail.strip().splitlines()[-1]}"

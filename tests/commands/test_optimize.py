@@ -46,6 +46,10 @@ for _ in range(3):
 """
 
 
+# Short measuring budgets: these tests check the pipeline, not the statistics.
+FAST = {"OPTIRUNNER_MEASURE__BUDGET_S": "6", "OPTIRUNNER_MEASURE__INSTRUCTIONS": "never"}
+
+
 def cli(
     *args: str, cwd: Path | None = None, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
@@ -56,7 +60,7 @@ def cli(
         timeout=timeout,
         cwd=cwd,
         check=False,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **FAST},
     )
 
 
@@ -209,13 +213,17 @@ def _marker_processes(marker: str) -> list[int]:
 def test_ctrl_c_cancels_cleanly(project: Path) -> None:
     marker = "optirunner-ctrlc-marker"
     (project / "test_shop.py").write_text(
-        f"import subprocess, time\n\ndef test_slow():\n"
-        f"    subprocess.Popen(['sleep', '300', '{marker}'])\n    time.sleep(300)\n"
+        f"import subprocess, sys, time\n\ndef test_slow():\n"
+        "    subprocess.Popen(\n"
+        f"        [sys.executable, '-c', 'import time; time.sleep(300)', '{marker}']\n"
+        "    )\n"
+        "    time.sleep(300)\n"
     )
     git(project, "commit", "-qam", "slow tests")
     before = snapshot(project)
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", "optimize", str(project), "--target", "shop.py::common"],
+        env={**os.environ, **FAST},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
