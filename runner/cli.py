@@ -78,6 +78,9 @@ def optimize(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print report.json instead of tables")
     ] = False,
+    show_report: Annotated[
+        bool, typer.Option("--report", help="Also print report.md after the summary")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Optimize TARGET functions of REPO: propose, verify, measure, report."""
@@ -94,6 +97,7 @@ def optimize(
             python=python,
             as_json=as_json,
             config=config,
+            show_report=show_report,
         )
     )
     raise typer.Exit(code)

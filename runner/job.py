@@ -437,6 +437,16 @@ class OptimizeJob:
             self.dir.write(paths.REPORT_JSON, json.dumps(self.result.to_dict(), indent=2) + "\n")
             self.dir.write(paths.REPORT_MD, render_markdown(self.result))
             self.dir.write(paths.PATCH, self._patch)
+            self._write_plots()
+
+    def _write_plots(self) -> None:
+        from runner.report.plot import round_plot  # noqa: PLC0415 - matplotlib is heavy
+
+        for candidate in self.result.candidates:
+            png = round_plot(candidate)
+            if png is not None:
+                self.dir.subdir(paths.PLOTS)
+                self.dir.write(f"{paths.PLOTS}/{candidate.id}.png", png)
 
 
 def unified_diff(path: str, before: str, after: str) -> str:

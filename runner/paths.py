@@ -15,6 +15,7 @@ REPORT_JSON = "report.json"
 PATCH = "patch.diff"
 EVENTS = "events.jsonl"
 WORKTREES = "worktrees"
+PLOTS = "plots"  # <candidate id>.png: round times of baseline and candidate
 
 
 def new_job_id(now: datetime | None = None, token: str | None = None) -> str:

@@ -17,8 +17,8 @@ from runner import paths
 from runner.agent.providers import check_provider
 from runner.config import load_settings
 from runner.job import OptimizeJob
-from runner.report.render import behaviour_text, speedup_text
-from runner.result import JobOutcome, JobResult
+from runner.report.render import speedup_text
+from runner.result import CandidateStatus, JobOutcome, JobResult
 from runner.sandbox import make_sandbox
 from runner.spec import JobSpec, Target, validate_repo
 
@@ -41,6 +41,7 @@ def run(
     python: str | None,
     as_json: bool,
     config: Path | None,
+    show_report: bool = False,
 ) -> int:
     """Build the settings and spec, run the job, print the result; returns the exit code."""
     settings = load_settings(
@@ -65,6 +66,9 @@ def run(
         sys.stdout.write((job_dir / paths.REPORT_JSON).read_text())
     else:
         _print_summary(console, result, job_dir)
+        if show_report:
+            console.print()
+            console.print((job_dir / paths.REPORT_MD).read_text(), markup=False, soft_wrap=True)
     if result.outcome is not JobOutcome.SUCCEEDED:
         Console(stderr=True, highlight=False).print(
             f"optirunner: {result.outcome.value}: {result.message}", markup=False
@@ -136,13 +140,19 @@ class _Display:
 def _print_summary(console: Console, result: JobResult, job_dir: Path) -> None:
     table = Table(title=f"job {result.job_id}: {result.outcome.value}", box=box.SIMPLE_HEAD)
     table.add_column("id")
-    table.add_column("target", max_width=22, overflow="ellipsis", no_wrap=True)
-    for column in ("tests", "behaviour", "speedup [95% CI]", "verdict"):
+    table.add_column("target", max_width=20, overflow="ellipsis", no_wrap=True)
+    for column in ("behaviour", "speedup [95% CI]", "verdict"):
         table.add_column(column, no_wrap=True)
     for c in result.candidates:
         verdict = c.verdict if c.measurement else c.status.value
-        behaviour = behaviour_text(c).replace("identical", "same").replace(" calls)", ")")
-        table.add_row(c.id, c.target.split("::")[-1], c.tests, behaviour, speedup_text(c), verdict)
+        behaviour = (
+            "same"
+            if c.calls_compared and c.status is not CandidateStatus.BEHAVIOUR_CHANGED
+            else "-"
+        )
+        if c.status is CandidateStatus.BEHAVIOUR_CHANGED:
+            behaviour = "changed"
+        table.add_row(c.id, c.target.split("::")[-1], behaviour, speedup_text(c), verdict)
     if result.candidates:
         console.print(table)
         for c in result.candidates:

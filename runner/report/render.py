@@ -138,6 +138,7 @@ def _best(result: JobResult) -> str:
     lines = ["## Verified improvement", ""]
     for c in best:
         lines.append(f"- `{c.target}`: {c.description} — **{speedup_text(c)}**, tests pass")
+        lines.append(f"  ![round times of {c.id}](plots/{c.id}.png)")
     lines += ["", "```diff", "".join(c.diff for c in best).rstrip(), "```"]
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,62 @@
+"""report.md and the round plot, from a JobResult built by hand."""
+
+from __future__ import annotations
+
+from runner.report.plot import round_plot
+from runner.report.render import behaviour_text, render_markdown, speedup_text
+from runner.result import CandidateResult, CandidateStatus, JobOutcome, JobResult, Measurement
+
+
+def _measured(cid: str = "c1") -> CandidateResult:
+    m = Measurement(
+        instrument="replay of 5 recorded calls",
+        baseline_rounds=[1.0, 1.1, 0.9, 1.0, 1.05],
+        candidate_rounds=[0.5, 0.52, 0.48, 0.5, 0.51],
+        ratio=0.5,
+        low=0.45,
+        high=0.55,
+        verdict="faster",
+        reason="wall time decided",
+        instruction_ratios=[0.61, 0.61],
+        min_detectable=0.042,
+        seconds=12.0,
+    )
+    return CandidateResult(
+        cid,
+        "pkg/mod.py::f",
+        "membership-set",
+        "list → set",
+        CandidateStatus.VERIFIED,
+        tests="passed",
+        calls_compared=7,
+        measurement=m,
+        diff="--- a/pkg/mod.py\n+++ b/pkg/mod.py\n",
+    )
+
+
+def test_speedup_is_the_inverse_ratio_with_its_interval() -> None:
+    assert speedup_text(_measured()) == "2.00× [1.82–2.22]"
+
+
+def test_behaviour_text_says_what_was_compared() -> None:
+    changed = CandidateResult("c2", "t", "r", "d", CandidateStatus.BEHAVIOUR_CHANGED)
+    assert behaviour_text(_measured()) == "identical (7 calls)"
+    assert behaviour_text(changed) == "changed"
+
+
+def test_markdown_has_every_column_and_the_plot() -> None:
+    result = JobResult("j1", JobOutcome.SUCCEEDED, {"targets": ["pkg/mod.py::f"]}, 0.0, 30.0)
+    result.candidates = [_measured()]
+    result.best = ["c1"]
+    text = render_markdown(result)
+    for part in ("2.00× [1.82–2.22]", "0.610× (callgrind, 2×)", "faster (wall time)", "4.2%"):
+        assert part in text
+    assert "5 in 12 s" in text
+    assert "![round times of c1](plots/c1.png)" in text
+
+
+def test_round_plot_is_a_png_and_none_when_unmeasured() -> None:
+    png = round_plot(_measured())
+    assert png is not None
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert round_plot(CandidateResult("c3", "t", "r", "d", CandidateStatus.INVALID)) is None
