@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,12 +57,60 @@ class MeasureSettings(BaseModel):
     )
     instruction_repeats: int = Field(2, ge=1, le=10, description="callgrind runs per arm")
     noise_check: bool = Field(True, description="a short A/A run first, to state the noise")
+    noise_pairs: int = Field(10, ge=5, le=100, description="pairs of that A/A run")
 
     @model_validator(mode="after")
     def _ordered(self) -> MeasureSettings:
         if self.max_rounds < self.min_rounds:
             raise ValueError("max_rounds must be at least min_rounds")
         return self
+
+
+class GitLabHookSettings(BaseModel):
+    """How GitLab webhooks are authenticated and whose events are ignored."""
+
+    token: SecretStr | None = Field(None, description="the hook's secret token (X-Gitlab-Token)")
+    signing_key: SecretStr | None = Field(
+        None, description="Standard Webhooks signing key (whsec_...); when set, required"
+    )
+    bot_username: str | None = Field(None, description="the runner's own GitLab account")
+
+
+class JiraHookSettings(BaseModel):
+    """How Jira webhooks are authenticated and which repository a Jira project means."""
+
+    secret: SecretStr | None = Field(None, description="webhook secret (X-Hub-Signature)")
+    bot_account: str | None = Field(None, description="the runner's own account id or name")
+    projects: dict[str, str] = Field(
+        default_factory=dict, description='Jira project key -> repository, e.g. {"OPT": "acme/w"}'
+    )
+
+
+class ServiceSettings(BaseModel):
+    """`optirunner serve`: HTTP listener, job queue and worker processes."""
+
+    host: str = Field("127.0.0.1", description="address the HTTP listener binds")
+    port: int = Field(8480, ge=0, le=65535, description="HTTP port (0: any free port)")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite at <state_dir>/optirunner.db"
+    )
+    concurrency: int = Field(2, ge=1, le=64, description="jobs run at the same time")
+    drain_timeout_s: float = Field(600.0, gt=0, description="SIGTERM: wait this long for jobs")
+    lease_s: float = Field(60.0, gt=0, description="a claimed job returns to the queue after this")
+    poll_interval_s: float = Field(1.0, gt=0, description="main loop tick")
+    max_attempts: int = Field(3, ge=1, description="attempts before a job is dead")
+    backoff_base_s: float = Field(30.0, ge=0, description="retry delay after the first failure")
+    backoff_max_s: float = Field(3600.0, ge=0, description="longest retry delay")
+    max_body_bytes: int = Field(1 << 20, gt=0, description="largest webhook body accepted")
+    timestamp_tolerance_s: float = Field(300.0, gt=0, description="signed webhook clock skew")
+    trigger_label: str = Field("optimize", description="the label that requests a job")
+    command: str = Field("/optimize", description="the comment command that requests a job")
+    allow_confidential: bool = Field(False, description="act on confidential issues")
+    repositories: dict[str, str] = Field(
+        default_factory=dict, description='project path -> local checkout, {"g/p": "/srv/p"}'
+    )
+    gitlab: GitLabHookSettings = Field(default_factory=GitLabHookSettings)
+    jira: JiraHookSettings = Field(default_factory=JiraHookSettings)
 
 
 class Settings(BaseSettings):
@@ -88,6 +136,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     # Set by load_settings(): the TOML file this instance reads, if any.
     _toml_file: Path | None = None

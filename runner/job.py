@@ -307,7 +307,8 @@ class OptimizeJob:
         with self.tracer.span("measure.plan", target=str(target)) as span:
             plan = self._choose_instrument(baseline, target)
             if self.settings.measure.noise_check:
-                sigma = measure.calibrate_noise(plan, baseline.project, self._rng)
+                pairs = self.settings.measure.noise_pairs
+                sigma = measure.calibrate_noise(plan, baseline.project, self._rng, pairs)
                 span.set(noise_sigma=round(sigma, 5))
             span.set(instrument=plan.instrument)
         return plan

@@ -42,7 +42,9 @@ def detectable_text(result: CandidateResult) -> str:
 
 def _decided(result: CandidateResult) -> str:
     m = result.measurement
-    return f" ({m.decided_by})" if m is not None and m.decided_by != "none" else ""
+    if m is None or m.decided_by == "none" or m.decided_by in m.verdict:
+        return ""
+    return f" ({m.decided_by})"
 
 
 def _rounds(result: CandidateResult) -> str:

@@ -121,10 +121,10 @@ def copy_inputs(plan: Plan, baseline: Path, candidate: Path) -> None:
     shutil.copyfile(plan.inputs, candidate / relative)
 
 
-def calibrate_noise(plan: Plan, baseline: Path, rng: random.Random) -> float:
+def calibrate_noise(plan: Plan, baseline: Path, rng: random.Random, pairs: int = AA_PAIRS) -> float:
     """A short A/A run (the baseline against itself) estimates the host's noise now."""
     arm = plan.arm(baseline)
-    rounds = bench.interleave(arm, plan.arm(baseline), AA_PAIRS, warmup=1)
+    rounds = bench.interleave(arm, plan.arm(baseline), pairs, warmup=1)
     plan.noise = stats.calibrate_from_aa(rounds.baseline, rounds.candidate, rng=rng)
     return plan.noise
 
