@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from runner.agent.safety import SafetyPolicy
+from runner.agent.settings import AISettings
 from runner.errors import ConfigError
 from runner.spec import DEFAULT_TEST_CMD
 
@@ -136,6 +137,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
+    ai: AISettings = Field(default_factory=AISettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     # Set by load_settings(): the TOML file this instance reads, if any.

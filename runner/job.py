@@ -178,7 +178,7 @@ class OptimizeJob:
 
     def _generate_stage(self) -> list[Candidate]:
         self.observer("stage", {"name": "generate"})
-        provider = load_provider(self.spec.provider)
+        provider = load_provider(self.spec.provider, self.settings)
         found: list[Candidate] = []
         with self.tracer.span("generate", provider=provider.name) as span:
             for target in self.spec.targets:

@@ -138,8 +138,13 @@ class _Display:
 
 
 def _print_summary(console: Console, result: JobResult, job_dir: Path) -> None:
-    table = Table(title=f"job {result.job_id}: {result.outcome.value}", box=box.SIMPLE_HEAD)
-    table.add_column("id")
+    table = Table(
+        title=f"job {result.job_id}: {result.outcome.value}",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    table.add_column("id", no_wrap=True, min_width=2)
     table.add_column("target", max_width=20, overflow="ellipsis", no_wrap=True)
     for column in ("behaviour", "speedup [95% CI]", "verdict"):
         table.add_column(column, no_wrap=True)

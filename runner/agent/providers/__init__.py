@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+from typing import TYPE_CHECKING
 
 from runner.agent.providers.base import Provider
 from runner.errors import ConfigError
 
-#: provider name -> "module:factory"; a factory takes no argument and returns a Provider.
+if TYPE_CHECKING:
+    from runner.config import Settings
+
+#: provider name -> "module:factory"; a factory takes no argument, or the `Settings`,
+#: and returns a Provider.
 PROVIDERS: dict[str, str] = {
     "rules": "runner.agent.providers.rules:RulesProvider",
+    "openai": "runner.agent.providers.openai:OpenAIProvider",
+    "anthropic": "runner.agent.providers.anthropic:AnthropicProvider",
 }
 
 
@@ -21,9 +29,12 @@ def check_provider(name: str) -> str:
     return name
 
 
-def load_provider(name: str) -> Provider:
-    """Instantiate the provider registered under `name`."""
+def load_provider(name: str, settings: Settings | None = None) -> Provider:
+    """Instantiate the provider registered under `name` (passing `settings` if it takes them)."""
     module_name, _, attr = PROVIDERS[check_provider(name)].partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
-    provider: Provider = factory()
+    takes_settings = bool(inspect.signature(factory).parameters)
+    if takes_settings and settings is None:
+        raise ConfigError(f"provider {name!r} needs the settings")
+    provider: Provider = factory(settings) if takes_settings else factory()
     return provider
