@@ -15,13 +15,26 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from runner import paths
+from runner.agent.context import BundleView
+from runner.agent.exchange import Evaluation, Status
+from runner.agent.loop import AgentLoop
 from runner.agent.providers import load_provider
 from runner.agent.providers.base import Candidate, TargetSource
+from runner.agent.providers.llm import CLIENTS, make_client
+from runner.agent.request import AgentSpec
+from runner.agent.safety import check_candidate
+from runner.agent.secrets import api_key
 from runner.bundle.apply import apply_candidate, extract_definition
+from runner.bundle.bundle import BuiltBundle, build_bundle
+from runner.bundle.extract import extract
+from runner.bundle.signing import load_or_create_key
 from runner.config import Settings
 from runner.errors import (
     CandidateError,
@@ -30,6 +43,7 @@ from runner.errors import (
     OptirunnerError,
     SandboxError,
     SandboxTimeout,
+    SecurityViolation,
 )
 from runner.result import (
     CandidateResult,
@@ -111,11 +125,62 @@ class OptimizeJob:
         baseline = self._workspace_stage()
         if not self._baseline_stage(baseline):
             return
-        candidates = self._generate_stage()
-        results = [self._verify_stage(i, cand) for i, cand in enumerate(candidates, 1)]
-        self._measure_stage(baseline, results)
+        if self.spec.provider in CLIENTS:
+            results = self._agent_stage(baseline)
+        else:
+            candidates = self._generate_stage()
+            results = [self._verify_stage(i, cand) for i, cand in enumerate(candidates, 1)]
+            self._measure_stage(baseline, results)
         self._choose_best(results)
         self._end(JobOutcome.SUCCEEDED, self._summary())
+
+    def _agent_stage(self, baseline: _Checkout) -> list[CandidateResult]:
+        """An AI provider: the agent loop sees only the signed bundle; the host verifies."""
+        self.observer("stage", {"name": "agent"})
+        built, public_key = self._bundle_stage(baseline)
+        view = BundleView.from_bundle(built.zip_path, public_key)
+        ai = self.settings.ai
+        client = make_client(self.spec.provider, ai, api_key(self.spec.provider, ai))
+        results: list[CandidateResult] = []
+        plans: dict[str, measure.Plan] = {}
+
+        def evaluate(candidate: Candidate) -> Evaluation:
+            result = self._verify_stage(len(results) + 1, candidate)
+            results.append(result)
+            if result.status is CandidateStatus.VERIFIED:
+                self._measure_one(baseline, result, plans)
+            return _evaluation(result)
+
+        spec = AgentSpec(self.spec.targets, self.settings.measure.min_effect)
+        agent = AgentLoop(
+            client, view, spec, ai, evaluate, self.tracer, policy=self.settings.safety
+        )
+        outcome = agent.run()
+        self.result.agent = {
+            "bundle_id": built.bundle_id,
+            "model": client.model,
+            "turns": len(outcome.turns),
+            "stopped_by": outcome.stopped_by,
+            "stop_detail": outcome.stop_detail,
+            "usage": dict(outcome.usage),
+        }
+        return results
+
+    def _bundle_stage(self, baseline: _Checkout) -> tuple[BuiltBundle, Ed25519PublicKey]:
+        """Cut and sign the bundle: the only code that leaves the host (docs/security.md)."""
+        with self.tracer.span("bundle") as span:
+            extraction = extract(baseline.project, list(self.spec.targets))
+            key = load_or_create_key(self.settings.state_dir)
+            built = build_bundle(
+                extraction,
+                self.dir.root,
+                key,
+                repository=self.spec.repo,
+                commit=self.result.spec.get("commit"),
+                now=lambda: datetime.fromtimestamp(self.clock(), UTC),
+            )
+            span.set(bundle_id=built.bundle_id, files=len(extraction.files), share=extraction.share)
+        return built, key.public_key()
 
     def _end(self, outcome: JobOutcome, message: str) -> None:
         self.result.outcome = outcome
@@ -211,6 +276,15 @@ class OptimizeJob:
     ) -> _Checkout | None:
         original = self._sources[cand.target]
         try:
+            check_candidate(
+                original, cand.target.qualname, cand.code, cand.imports, self.settings.safety
+            )
+        except SecurityViolation as exc:
+            result.status, result.detail = CandidateStatus.UNSAFE, str(exc)
+            with self.tracer.span("safety.rejected", candidate=cid, reason=exc.reason):
+                pass  # an instant event: the trace shows every rejection
+            return None
+        try:
             updated = apply_candidate(original, cand.target.qualname, cand.code, cand.imports)
         except CandidateError as exc:
             result.detail = str(exc)
@@ -286,21 +360,26 @@ class OptimizeJob:
     def _measure_stage(self, baseline: _Checkout, results: list[CandidateResult]) -> None:
         passing = [r for r in results if r.status is CandidateStatus.VERIFIED]
         self.observer("stage", {"name": "measure", "count": len(passing)})
+        plans: dict[str, measure.Plan] = {}
         with self.tracer.span("measure", candidates=len(passing)):
-            plans: dict[str, measure.Plan] = {}
             for result in passing:
-                if result.target not in plans:
-                    plans[result.target] = self._plan(baseline, Target.parse(result.target))
-                plan = plans[result.target]
-                checkout = self._checkouts[result.id]
-                measure.copy_inputs(plan, baseline.project, checkout.project)
-                with self.tracer.span("measure.candidate", candidate=result.id) as span:
-                    result.measurement = measure.measure(
-                        plan, baseline.project, checkout.project, self.settings.measure, self._rng
-                    )
-                    m = result.measurement
-                    span.set(ratio=m.ratio, verdict=m.verdict, rounds=len(m.baseline_rounds))
-                self.observer("measured", {"id": result.id, "measurement": result.measurement})
+                self._measure_one(baseline, result, plans)
+
+    def _measure_one(
+        self, baseline: _Checkout, result: CandidateResult, plans: dict[str, measure.Plan]
+    ) -> None:
+        if result.target not in plans:
+            plans[result.target] = self._plan(baseline, Target.parse(result.target))
+        plan = plans[result.target]
+        checkout = self._checkouts[result.id]
+        measure.copy_inputs(plan, baseline.project, checkout.project)
+        with self.tracer.span("measure.candidate", candidate=result.id) as span:
+            m = measure.measure(
+                plan, baseline.project, checkout.project, self.settings.measure, self._rng
+            )
+            result.measurement = m
+            span.set(ratio=m.ratio, verdict=m.verdict, rounds=len(m.baseline_rounds))
+        self.observer("measured", {"id": result.id, "measurement": m})
 
     def _plan(self, baseline: _Checkout, target: Target) -> measure.Plan:
         """Choose the instrument for a target and estimate the host's noise with it."""
@@ -482,6 +561,22 @@ def write_python_shim(folder: Path, python: str) -> None:
 def command_path(project: Path, python: str) -> str:
     """PATH of a job's commands: the shim, then the interpreter's own scripts (pytest...)."""
     return os.pathsep.join([str(project / SHIM_DIR), str(Path(python).parent), BASE_PATH])
+
+
+_STATUS_FOR_AGENT = {
+    CandidateStatus.VERIFIED: Status.VERIFIED,
+    CandidateStatus.UNSAFE: Status.UNSAFE,
+    CandidateStatus.INVALID: Status.INVALID,
+    CandidateStatus.BEHAVIOUR_CHANGED: Status.BEHAVIOUR_CHANGED,
+}
+
+
+def _evaluation(result: CandidateResult) -> Evaluation:
+    """What the agent loop is told about a candidate (computed on the host)."""
+    status = _STATUS_FOR_AGENT.get(result.status, Status.TESTS_FAILED)
+    ratio = result.measurement.ratio if result.measurement else None
+    test_output = result.detail if status is Status.TESTS_FAILED else ""
+    return Evaluation(status, detail=result.detail, test_output=test_output, ratio=ratio)
 
 
 def _sandbox_failure(exc: SandboxError) -> tuple[CandidateStatus, str, str]:

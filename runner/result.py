@@ -21,6 +21,7 @@ class CandidateStatus(StrEnum):
 
     VERIFIED = "verified"  # tests pass, behaviour identical, measured
     INVALID = "invalid"  # did not parse or apply
+    UNSAFE = "unsafe"  # rejected by the safety policy; never run
     TESTS_FAILED = "tests failed"
     TIMEOUT = "timeout"
     MEMORY = "memory limit"
@@ -84,6 +85,7 @@ class JobResult:
     baseline: dict[str, Any] = field(default_factory=dict)
     candidates: list[CandidateResult] = field(default_factory=list)
     best: list[str] = field(default_factory=list)  # candidate ids in patch.diff
+    agent: dict[str, Any] = field(default_factory=dict)  # AI providers: model, turns, budgets
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -27,8 +27,13 @@ def create(
     out: Path | None,
     config: Path | None,
     now: Callable[[], datetime] | None = None,
+    show_prompt: bool = False,
+    provider: str | None = None,
 ) -> int:
-    """Extract the targets' code, write the signed bundle, print what it contains."""
+    """Extract the targets' code, write the signed bundle, print what it contains.
+
+    With `show_prompt`, print instead the exact request body `provider` would send.
+    """
     settings = load_settings(config)
     root = validate_repo(repo)
     parsed = [Target.parse(t) for t in targets]
@@ -42,6 +47,14 @@ def create(
         commit=git_commit(root),
         now=now or (lambda: datetime.now(UTC)),
     )
+    if show_prompt:
+        from runner.agent.show import show_prompt as prompt_text  # noqa: PLC0415 - SDK-free but heavy
+
+        chosen = provider or settings.provider
+        sys.stdout.write(
+            prompt_text(built.folder, chosen, settings.ai, settings.measure.min_effect)
+        )
+        return 0
     public = public_key_path(settings.state_dir)
     text = _json(built, public) if as_json else _summary(extraction, built, public)
     sys.stdout.write(text)

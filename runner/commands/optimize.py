@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -42,11 +43,19 @@ def run(
     as_json: bool,
     config: Path | None,
     show_report: bool = False,
+    model: str | None = None,
+    base_url: str | None = None,
 ) -> int:
     """Build the settings and spec, run the job, print the result; returns the exit code."""
+    ai = {k: v for k, v in (("model", model), ("base_url", base_url)) if v is not None}
     settings = load_settings(
-        config, provider=provider, max_candidates=max_candidates, python=python
+        config,
+        provider=provider,
+        max_candidates=max_candidates,
+        python=python,
+        ai=ai or None,
     )
+    settings.ai.bind_environ(os.environ)  # the API key may come from OPTIRUNNER_AI_API_KEY
     spec = JobSpec(
         repo=str(validate_repo(repo)),
         targets=tuple(Target.parse(t) for t in targets),
