@@ -81,6 +81,13 @@ def optimize(
     show_report: Annotated[
         bool, typer.Option("--report", help="Also print report.md after the summary")
     ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="AI providers: model or deployment name")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="AI providers: API endpoint (e.g. http://host:8000/v1)"),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Optimize TARGET functions of REPO: propose, verify, measure, report."""
@@ -98,6 +105,8 @@ def optimize(
             as_json=as_json,
             config=config,
             show_report=show_report,
+            model=model,
+            base_url=base_url,
         )
     )
     raise typer.Exit(code)
@@ -126,12 +135,26 @@ def bundle_create(
         Path | None, typer.Option("--out", help="Output folder [a new job folder]")
     ] = None,
     config: ConfigOption = None,
+    show_prompt: Annotated[
+        bool, typer.Option("--show-prompt", help="Print the exact request the model would get")
+    ] = False,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="AI provider for --show-prompt [settings]")
+    ] = None,
 ) -> None:
     """Extract what TARGET functions of REPO need into a signed bundle and show it."""
     from runner.commands import bundle as command  # noqa: PLC0415 - keep start-up fast
 
     code = _guard(
-        lambda: command.create(repo=repo, targets=target, as_json=as_json, out=out, config=config)
+        lambda: command.create(
+            repo=repo,
+            targets=target,
+            as_json=as_json,
+            out=out,
+            config=config,
+            show_prompt=show_prompt,
+            provider=provider,
+        )
     )
     raise typer.Exit(code)
 
@@ -150,6 +173,99 @@ def bundle_verify(
 
     code = _guard(lambda: command.verify(path=path, public_key=public_key, config=config))
     raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind [service.host: 127.0.0.1]")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port [service.port: 8480]")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the service: webhooks, job queue and worker processes, until SIGTERM."""
+    from runner.commands import serve as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.run(config=config, host=host, port=port)))
+
+
+@app.command(hidden=True)
+def worker(
+    job_id: Annotated[str, typer.Argument(help="The queued job to run.")],
+    config: ConfigOption = None,
+) -> None:
+    """Run one job (started by `optirunner serve`, one process per job)."""
+    from runner.commands import worker as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.run(job_id=job_id, config=config)))
+
+
+jobs_app = typer.Typer(help="Inspect and manage queued and finished jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+JobIdArg = Annotated[str, typer.Argument(help="The job id (see `optirunner jobs list`).")]
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="queued, running, succeeded, failed, cancelled or dead"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many")] = 50,
+    config: ConfigOption = None,
+) -> None:
+    """List the newest jobs."""
+    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
+
+    code = _guard(
+        lambda: command.list_jobs(state=state, as_json=as_json, limit=limit, config=config)
+    )
+    raise typer.Exit(code)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: JobIdArg, config: ConfigOption = None) -> None:
+    """Show one job's record (JSON) and its files."""
+    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.show(job_id=job_id, config=config)))
+
+
+@jobs_app.command("logs")
+def jobs_logs(job_id: JobIdArg, config: ConfigOption = None) -> None:
+    """Print the worker log of a job."""
+    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.logs(job_id=job_id, config=config)))
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: JobIdArg, config: ConfigOption = None) -> None:
+    """Cancel a queued or running job."""
+    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.cancel(job_id=job_id, config=config)))
+
+
+@jobs_app.command("replay")
+def jobs_replay(job_id: JobIdArg, config: ConfigOption = None) -> None:
+    """Requeue a dead, failed, cancelled or succeeded job."""
+    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.replay(job_id=job_id, config=config)))
+
+
+db_app = typer.Typer(help="The job database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Run the database migrations up to the newest revision."""
+    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.db_upgrade(config=config)))
 
 
 def _guard(call: Callable[[], int]) -> int:

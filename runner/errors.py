@@ -62,3 +62,19 @@ class SecurityViolation(OptirunnerError):
         self.reason = reason
         self.construct = construct
         super().__init__(f"{reason}: {construct}" if construct else reason)
+
+
+class ForgeError(OptirunnerError):
+    """A forge (GitLab, Jira) or its git remote refused or failed a request.
+
+    `retryable` is true for outages (5xx, timeouts, connection errors): the result is kept
+    and reporting is retried later; false when retrying cannot help (401, 403, 404, 422).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class TelemetryAuthError(OptirunnerError):
+    """The telemetry receiver (Icarus) refused the runner's credentials."""

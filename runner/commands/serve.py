@@ -1,0 +1,29 @@
+"""`optirunner serve`: the long-lived service (HTTP listener, job queue, worker processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from runner.config import load_settings
+from runner.service.listener import Listener, worker_argv
+from runner.service.systemd import Notifier
+
+
+def run(*, config: Path | None, host: str | None, port: int | None) -> int:
+    """Serve until SIGTERM; returns the exit code."""
+    settings = load_settings(config)
+    if host is not None:
+        settings.service.host = host
+    if port is not None:
+        settings.service.port = port
+    # journald adds its own timestamps; keep each line one record.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    listener = Listener(
+        settings,
+        notifier=Notifier(os.environ.get("NOTIFY_SOCKET")),
+        argv_for=worker_argv(config),
+    )
+    return asyncio.run(listener.run())

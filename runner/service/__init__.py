@@ -1,0 +1,1 @@
+"""The long-lived service: listener lifecycle, worker supervisor, metrics, systemd protocol."""

@@ -1,0 +1,133 @@
+"""Job states, their legal transitions (in one function), retry backoff, and the table."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+from runner.errors import OptirunnerError
+
+
+class JobState(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+
+class JobEvent(StrEnum):
+    """What can happen to a job."""
+
+    CLAIM = "claim"  # a listener took the lease
+    SUCCEED = "succeed"  # the worker finished and the job succeeded
+    FAIL = "fail"  # the worker finished and the job failed for a reason retrying cannot fix
+    RETRY = "retry"  # the attempt broke (crash, lost lease): try again later, or give up
+    RELEASE = "release"  # the listener shut down: back to the queue, the attempt not counted
+    CANCEL = "cancel"  # a user cancelled it
+    REPLAY = "replay"  # a user requeued a finished job
+
+
+TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.DEAD})
+
+
+class IllegalTransition(OptirunnerError):
+    """A job was asked to move in a way its state does not allow."""
+
+
+def transition(state: JobState, event: JobEvent, *, attempts: int, max_attempts: int) -> JobState:
+    """The state after `event`; the only place that knows the legal moves."""
+    q, r = JobState.QUEUED, JobState.RUNNING
+    moves: dict[tuple[JobState, JobEvent], JobState] = {
+        (q, JobEvent.CLAIM): r,
+        (q, JobEvent.CANCEL): JobState.CANCELLED,
+        (r, JobEvent.SUCCEED): JobState.SUCCEEDED,
+        (r, JobEvent.FAIL): JobState.FAILED,
+        (r, JobEvent.CANCEL): JobState.CANCELLED,
+        (r, JobEvent.RELEASE): q,
+        (r, JobEvent.RETRY): q if attempts < max_attempts else JobState.DEAD,
+    }
+    moves.update({(done, JobEvent.REPLAY): q for done in TERMINAL})
+    try:
+        return moves[(state, event)]
+    except KeyError:
+        raise IllegalTransition(f"a {state.value} job cannot {event.value}") from None
+
+
+def backoff_s(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Delay before retry number `attempt` (1-based): exponential, capped, half jittered.
+
+    The jitter spreads retries of jobs that failed together (e.g. after a database outage);
+    keeping half of the delay fixed guarantees a minimum pause.
+    """
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
+    return delay / 2 + rng.uniform(0, delay / 2)
+
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dedupe_key", String(512), nullable=False, unique=True),
+    Column("delivery_id", String(255)),
+    Column("state", String(16), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("source", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("available_at", Float, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_expires", Float),
+    Column("cancel_requested", Integer, nullable=False, default=0),
+    Column("message", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Index("ix_jobs_state_available", "state", "available_at"),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of `jobs`, as the rest of the runner sees it."""
+
+    id: str
+    dedupe_key: str
+    delivery_id: str | None
+    state: JobState
+    spec: dict[str, Any]
+    source: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    available_at: float
+    lease_owner: str | None
+    lease_expires: float | None
+    cancel_requested: bool
+    message: str
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        data = dict(row._mapping)
+        data["state"] = JobState(data["state"])
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the API and `jobs list --json`."""
+        data = self.__dict__.copy()
+        data["state"] = self.state.value
+        return data

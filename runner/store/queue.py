@@ -1,0 +1,280 @@
+"""The job queue: enqueue with deduplication, claim with a lease, finish, retry, reap.
+
+Every state change goes through `models.transition`; this module only persists it. Time and
+randomness are injected so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from runner import paths
+from runner.store.db import StoreError
+from runner.store.models import (
+    IllegalTransition,
+    Job,
+    JobEvent,
+    JobState,
+    backoff_s,
+    jobs,
+    transition,
+)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how late a broken attempt is retried."""
+
+    max_attempts: int = 3
+    base_s: float = 30.0
+    cap_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """The job a delivery maps to; `created` is False for a duplicate delivery."""
+
+    job_id: str
+    created: bool
+
+
+class JobStore:
+    """Jobs in a SQL database; safe to share between threads, processes and hosts."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        policy: RetryPolicy | None = None,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._pg = engine.dialect.name == "postgresql"
+        # SQLite allows one writer; its busy handler backs off in sleeps of up to 100 ms.
+        # Queueing this process's threads on a lock instead keeps webhook answers fast.
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if self._pg else threading.Lock()
+        )
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self._lock, self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"job database error: {exc.__class__.__name__}: {exc}") from exc
+
+    # -- enqueue ---------------------------------------------------------------------------
+    def enqueue(
+        self,
+        dedupe_key: str,
+        spec: dict[str, Any],
+        source: dict[str, Any],
+        delivery_id: str | None = None,
+    ) -> Enqueued:
+        """Queue a job once per `dedupe_key`; a repeated key returns the existing job."""
+        now = self.clock()
+        # 40 random bits: ids of jobs queued in the same second must not collide.
+        job_id = paths.new_job_id(datetime.fromtimestamp(now, UTC), secrets.token_hex(5))
+        row = {
+            "id": job_id,
+            "dedupe_key": dedupe_key,
+            "delivery_id": delivery_id,
+            "state": JobState.QUEUED.value,
+            "spec": spec,
+            "source": source,
+            "attempts": 0,
+            "max_attempts": self.policy.max_attempts,
+            "available_at": now,
+            "cancel_requested": 0,
+            "message": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        dialect = postgresql if self._pg else sqlite
+        stmt = (
+            dialect.insert(jobs)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(jobs.c.id)
+        )
+        with self._tx() as conn:
+            # RETURNING yields the row only when this call inserted it.
+            if conn.execute(stmt).first() is not None:
+                return Enqueued(job_id, created=True)
+            existing = conn.execute(select(jobs.c.id).where(jobs.c.dedupe_key == dedupe_key))
+            return Enqueued(existing.scalar_one(), created=False)
+
+    # -- claim and lease -------------------------------------------------------------------
+    def claim(self, owner: str, lease_s: float) -> Job | None:
+        """Take the oldest due queued job and lease it to `owner`; None when nothing is due."""
+        now = self.clock()
+        query = (
+            select(jobs)
+            .where(jobs.c.state == JobState.QUEUED.value, jobs.c.available_at <= now)
+            .order_by(jobs.c.available_at, jobs.c.id)
+            .limit(1)
+        )
+        if self._pg:
+            # Concurrent claimers skip each other's locked rows instead of waiting.
+            query = query.with_for_update(skip_locked=True)
+        with self._tx() as conn:
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            job = Job.from_row(row)
+            self._move(
+                conn,
+                job,
+                JobEvent.CLAIM,
+                attempts=job.attempts + 1,
+                lease_owner=owner,
+                lease_expires=now + lease_s,
+                started_at=now,
+            )
+            return self._get(conn, job.id)
+
+    def renew(self, job_id: str, owner: str, lease_s: float) -> Job | None:
+        """Extend the lease; None when `owner` no longer holds it (expired and reclaimed)."""
+        now = self.clock()
+        with self._tx() as conn:
+            done = conn.execute(
+                update(jobs)
+                .where(self._held(job_id, owner))
+                .values(lease_expires=now + lease_s, updated_at=now)
+            ).rowcount
+            return self._get(conn, job_id) if done else None
+
+    def finish(
+        self, job_id: str, owner: str, event: JobEvent, message: str = ""
+    ) -> JobState | None:
+        """End the attempt `owner` holds; None if the lease was lost (someone else owns it)."""
+        with self._tx() as conn:
+            row = conn.execute(select(jobs).where(self._held(job_id, owner))).first()
+            if row is None:
+                return None
+            return self._end_attempt(conn, Job.from_row(row), event, message)
+
+    def reap(self) -> list[str]:
+        """Return jobs whose lease expired to the queue (or to dead); their ids."""
+        now = self.clock()
+        query = select(jobs).where(
+            jobs.c.state == JobState.RUNNING.value, jobs.c.lease_expires < now
+        )
+        if self._pg:
+            query = query.with_for_update(skip_locked=True)
+        with self._tx() as conn:
+            expired = [Job.from_row(r) for r in conn.execute(query)]
+            for job in expired:
+                self._end_attempt(conn, job, JobEvent.RETRY, "lease expired (listener gone?)")
+            return [job.id for job in expired]
+
+    # -- user actions ----------------------------------------------------------------------
+    def cancel(self, job_id: str) -> JobState:
+        """Cancel a queued job now; ask the holder of a running one to stop it."""
+        with self._tx() as conn:
+            job = self._get(conn, job_id, lock=True)
+            if job.state is JobState.RUNNING:
+                conn.execute(update(jobs).where(jobs.c.id == job_id).values(cancel_requested=1))
+                return job.state
+            return self._move(
+                conn, job, JobEvent.CANCEL, message="cancelled by a user", finished_at=self.clock()
+            )
+
+    def replay(self, job_id: str) -> JobState:
+        """Requeue a finished job with a fresh set of attempts."""
+        with self._tx() as conn:
+            job = self._get(conn, job_id, lock=True)
+            return self._move(
+                conn,
+                job,
+                JobEvent.REPLAY,
+                attempts=0,
+                available_at=self.clock(),
+                message="replayed",
+                cancel_requested=0,
+                finished_at=None,
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job:
+        """One job; StoreError when it does not exist."""
+        with self._tx() as conn:
+            return self._get(conn, job_id)
+
+    def list(self, state: JobState | None = None, limit: int = 100) -> list[Job]:
+        """Newest first, optionally of one state."""
+        query = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(jobs.c.state == state.value)
+        with self._tx() as conn:
+            return [Job.from_row(r) for r in conn.execute(query)]
+
+    def counts(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present)."""
+        query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
+        with self._tx() as conn:
+            found = {JobState(s): int(n) for s, n in conn.execute(query)}
+        return {state: found.get(state, 0) for state in JobState}
+
+    # -- internals -------------------------------------------------------------------------
+    def _held(self, job_id: str, owner: str) -> Any:
+        return (
+            (jobs.c.id == job_id)
+            & (jobs.c.state == JobState.RUNNING.value)
+            & (jobs.c.lease_owner == owner)
+        )
+
+    def _get(self, conn: Connection, job_id: str, *, lock: bool = False) -> Job:
+        query = select(jobs).where(jobs.c.id == job_id)
+        if lock and self._pg:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise StoreError(f"no job {job_id!r}")
+        return Job.from_row(row)
+
+    def _end_attempt(self, conn: Connection, job: Job, event: JobEvent, message: str) -> JobState:
+        now = self.clock()
+        values: dict[str, Any] = {"message": message, "lease_owner": None, "lease_expires": None}
+        if event is JobEvent.RELEASE:
+            # A shutdown is not the job's fault: the attempt is given back.
+            values.update(attempts=max(0, job.attempts - 1), available_at=now)
+        elif event is JobEvent.RETRY:
+            delay = backoff_s(job.attempts, self.policy.base_s, self.policy.cap_s, self.rng)
+            values["available_at"] = now + delay
+        new = transition(job.state, event, attempts=job.attempts, max_attempts=job.max_attempts)
+        if new is not JobState.QUEUED:
+            values["finished_at"] = now
+        return self._move(conn, job, event, **values)
+
+    def _move(self, conn: Connection, job: Job, event: JobEvent, **values: Any) -> JobState:
+        # `attempts` counts claims so far: RETRY gives up once it reaches max_attempts.
+        new = transition(job.state, event, attempts=job.attempts, max_attempts=job.max_attempts)
+        changed = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id, jobs.c.state == job.state.value)
+            .values(state=new.value, updated_at=self.clock(), **values)
+        ).rowcount
+        if changed != 1:
+            raise IllegalTransition(f"job {job.id} changed state concurrently")
+        return new

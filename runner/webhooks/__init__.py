@@ -1,0 +1,1 @@
+"""Webhooks: verify and parse GitLab and Jira deliveries into job requests, and serve them."""

@@ -1,0 +1,144 @@
+"""The HTTP surface on a real uvicorn server (port 0) with real HTTP requests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from runner.service.metrics import Metrics
+from runner.store.db import make_engine, upgrade
+from runner.store.queue import JobStore
+from runner.webhooks.app import AppState, create_app
+
+from .conftest import hook_settings, load_delivery
+
+NOW = 1741084200.0
+
+
+class Running:
+    def __init__(self, base_url: str, store: JobStore, state: AppState) -> None:
+        self.base_url = base_url
+        self.store = store
+        self.state = state
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Running]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'optirunner.db'}")
+    upgrade(engine)
+    store = JobStore(engine)
+    state = AppState(hook_settings(), store, Metrics(store.counts), clock=lambda: NOW)
+    config = uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = uv.servers[0].sockets[0].getsockname()[1]
+    yield Running(f"http://127.0.0.1:{port}", store, state)
+    uv.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+def post_fixture(server: Running, forge: str, name: str) -> httpx.Response:
+    headers, body = load_delivery(forge, name)
+    return httpx.post(f"{server.base_url}/webhooks/{forge}", content=body, headers=headers)
+
+
+def test_fixture_queues_one_job_and_resend_returns_it(server: Running) -> None:
+    first = post_fixture(server, "gitlab", "note_issue_optimize_command")
+    assert first.status_code == 202
+    assert first.json()["status"] == "queued"
+    again = post_fixture(server, "gitlab", "note_issue_optimize_command")
+    assert again.status_code == 200
+    assert again.json() == {"status": "duplicate", "job_id": first.json()["job_id"]}
+    jobs = httpx.get(f"{server.base_url}/api/jobs").json()["jobs"]
+    assert [j["id"] for j in jobs] == [first.json()["job_id"]]
+    job = httpx.get(f"{server.base_url}/api/jobs/{first.json()['job_id']}").json()
+    assert job["spec"] == {"targets": ["src/widgets/csvparse.py::parse_rows"]}
+    assert job["source"]["issue"] == "23"
+
+
+def test_every_fixture_over_http(server: Running) -> None:
+    expected = {
+        ("gitlab", "issue_open"): 202,
+        ("gitlab", "issue_update_label_added"): 202,
+        ("gitlab", "note_issue_optimize_command"): 202,
+        ("gitlab", "note_merge_request"): 200,
+        ("gitlab", "merge_request_open"): 200,
+        ("jira", "cloud_issue_created"): 202,
+        ("jira", "cloud_issue_updated_label_added"): 202,
+        ("jira", "cloud_comment_created"): 202,
+        ("jira", "dc_issue_updated_label_added"): 202,
+    }
+    for (forge, name), status in expected.items():
+        response = post_fixture(server, forge, name)
+        assert response.status_code == status, (name, response.text)
+    assert len(server.store.list()) == 7
+
+
+def test_bad_requests(server: Running) -> None:
+    url = f"{server.base_url}/webhooks/gitlab"
+    good = {"Content-Type": "application/json", "X-Gitlab-Token": "test-gitlab-webhook-token"}
+    assert httpx.post(url, content=b"{", headers=good).status_code == 400
+    assert (
+        httpx.post(url, content=b"{}", headers={**good, "X-Gitlab-Token": "x"}).status_code == 401
+    )
+    assert (
+        httpx.post(url, content=b"{}", headers={**good, "Content-Type": "text/plain"}).status_code
+        == 415
+    )
+    big = b"{" + b" " * (1 << 20) + b"}"
+    assert httpx.post(url, content=big, headers=good).status_code == 413
+    assert (
+        httpx.post(f"{server.base_url}/webhooks/github", content=b"{}", headers=good).status_code
+        == 404
+    )
+    assert server.store.list() == []
+
+
+def test_invalid_spec_is_answered_200_and_counted(server: Running) -> None:
+    url = f"{server.base_url}/webhooks/gitlab"
+    headers, body = load_delivery("gitlab", "note_issue_optimize_command")
+    body = body.replace(b"/optimize src/widgets/csvparse.py::parse_rows", b"/optimize --nope")
+    response = httpx.post(url, content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["reason"].startswith("no job:")
+    metrics = httpx.get(f"{server.base_url}/metrics").text
+    assert 'optirunner_webhooks_total{forge="gitlab",result="invalid_spec"} 1.0' in metrics
+
+
+def test_health_ready_metrics(server: Running) -> None:
+    assert httpx.get(f"{server.base_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{server.base_url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": True, "migrations": True, "workers": True}
+    post_fixture(server, "jira", "cloud_comment_created")
+    text = httpx.get(f"{server.base_url}/metrics").text
+    assert 'optirunner_jobs{state="queued"} 1.0' in text
+    assert "optirunner_queue_depth 1.0" in text
+    assert 'optirunner_webhooks_total{forge="jira",result="queued"} 1.0' in text
+    assert "optirunner_webhook_duration_seconds_bucket" in text
+    assert "optirunner_worker_restarts_total 0.0" in text
+
+
+def test_not_ready_when_workers_refuse(server: Running) -> None:
+    server.state.accepting = lambda: False
+    response = httpx.get(f"{server.base_url}/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["workers"] is False
+
+
+def test_job_api_errors(server: Running) -> None:
+    assert httpx.get(f"{server.base_url}/api/jobs/nope").status_code == 404
+    assert httpx.get(f"{server.base_url}/api/jobs?state=bogus").status_code == 400
+    assert httpx.get(f"{server.base_url}/api/jobs?state=queued").json() == {"jobs": []}
