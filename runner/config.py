@@ -22,7 +22,9 @@ from pydantic_settings import (
 from runner.agent.safety import SafetyPolicy
 from runner.agent.settings import AISettings
 from runner.errors import ConfigError
+from runner.forge.settings import ForgeSettings
 from runner.spec import DEFAULT_TEST_CMD
+from runner.telemetry.settings import TelemetrySettings
 
 SYSTEM_CONFIG = Path("/etc/optirunner/config.toml")
 SERVICE_STATE_DIR = Path("/var/lib/optirunner")
@@ -139,6 +141,8 @@ class Settings(BaseSettings):
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
     ai: AISettings = Field(default_factory=AISettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    forge: ForgeSettings = Field(default_factory=ForgeSettings)
 
     # Set by load_settings(): the TOML file this instance reads, if any.
     _toml_file: Path | None = None

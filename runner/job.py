@@ -54,7 +54,7 @@ from runner.result import (
 from runner.sandbox.base import CommandResult, Limits, RunRequest, Sandbox
 from runner.sandbox.local import BASE_PATH
 from runner.spec import JobSpec, Target, validate_repo, validate_target
-from runner.telemetry.tracing import JsonlSink, Tracer
+from runner.telemetry.setup import job_tracer
 from runner.verify import bench, measure, recording
 from runner.verify.behaviour import Recording, RecordingError, compare, load_recording
 from runner.workspace import Workspace, inspect_source
@@ -92,8 +92,10 @@ class OptimizeJob:
         self.observer = observer
         self.clock = clock
         self.dir = paths.JobDir.create(settings.state_dir, job_id or paths.new_job_id())
-        self._sink = JsonlSink(self.dir.path(paths.EVENTS))
-        self.tracer = Tracer(self.dir.job_id, [self._sink], clock)
+        # Redacted before any sink: the settings' secrets are masked wherever they appear.
+        self.tracer = job_tracer(
+            settings, self.dir.job_id, self.dir.path(paths.EVENTS), clock=clock
+        )
         self.result = JobResult(self.dir.job_id, JobOutcome.FAILED, {}, clock())
         self._workspace: Workspace | None = None
         self._sources: dict[Target, str] = {}
@@ -118,7 +120,7 @@ class OptimizeJob:
         finally:
             self._remove_checkouts()
             self._write_report()
-            self._sink.close()
+            self.tracer.close()
         return self.result
 
     def _stages(self) -> None:

@@ -2,7 +2,9 @@
 
 A span is recorded when it ends: name, ids, start and end (Unix seconds), status
 (`ok`, `error`, `cancelled`) and attributes. Sinks only receive finished spans, so a sink
-never sees a half-written event.
+never sees a half-written event. An optional `processor` (the redactor, see
+`policy.EventRedactor`) turns each event into what the sinks may see; it runs before
+any sink.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from runner.errors import JobCancelled
 
 Event = dict[str, Any]
 Sink = Callable[[Event], None]
+Processor = Callable[[Event], Event]
 
 
 @dataclass
@@ -43,11 +46,17 @@ class Tracer:
     """Creates nested spans for one job and hands finished ones to the sinks."""
 
     def __init__(
-        self, job_id: str, sinks: list[Sink], clock: Callable[[], float] = time.time
+        self,
+        job_id: str,
+        sinks: list[Sink],
+        clock: Callable[[], float] = time.time,
+        *,
+        processor: Processor | None = None,
     ) -> None:
         self.job_id = job_id
         self._sinks = sinks
         self._clock = clock
+        self._processor = processor
         self._stack: list[Span] = []
         self._lock = threading.Lock()
 
@@ -80,9 +89,18 @@ class Tracer:
             "status": span.status,
             "attributes": span.attributes,
         }
+        if self._processor is not None:
+            event = self._processor(event)
         with self._lock:
             for sink in self._sinks:
                 sink(event)
+
+    def close(self) -> None:
+        """Close every sink that can be closed."""
+        for sink in self._sinks:
+            close = getattr(sink, "close", None)
+            if callable(close):
+                close()
 
 
 class JsonlSink:

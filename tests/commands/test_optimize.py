@@ -242,3 +242,34 @@ def test_ctrl_c_cancels_cleanly(project: Path) -> None:
     assert git(project, "worktree", "list").count("\n") == 1
     (job,) = job_dirs()
     assert json.loads((job / "report.json").read_text())["outcome"] == "cancelled"
+
+
+def test_secrets_of_the_settings_never_reach_events(project: Path) -> None:
+    secret = "s3cr3t-Value-9f2b7c"  # noqa: S105 - planted, must never be written
+    env = {**os.environ, **FAST, "OPTIRUNNER_SERVICE__GITLAB__TOKEN": secret}
+    test_cmd = f"python -m pytest -q -k 'common or {secret}'"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "optimize",
+            str(project),
+            "-t",
+            "shop.py::common",
+            "--test-cmd",
+            test_cmd,
+            "--max-candidates",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (job,) = job_dirs()
+    events = (job / "events.jsonl").read_text()
+    assert "sandbox.run" in events
+    assert secret not in events

@@ -1,0 +1,92 @@
+"""What of an event may be kept: the redactor applied to every field, and the content policy.
+
+Content attributes (prompts, responses, code, command output) follow the policy:
+`redacted` keeps them redacted, `hash` keeps only `sha256:<hex>` of the redacted text
+(so a hash cannot confirm a guessed secret) and its length, `none` drops them. Every
+other string is redacted. If processing an event fails, its attributes are replaced by
+a placeholder (fail closed) and the structural fields (ids, times, status) are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from runner.telemetry.redact import FAILED, Redactor
+from runner.telemetry.settings import ContentPolicy
+
+Event = dict[str, Any]
+
+CONTENT_KEYS = frozenset(
+    {
+        "prompt",
+        "response",
+        "completion",
+        "code",
+        "source",
+        "diff",
+        "patch",
+        "output",
+        "stdout",
+        "stderr",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+    }
+)
+CONTENT_SUFFIXES = tuple(f".{key}" for key in CONTENT_KEYS if "." not in key)
+STRUCTURAL = ("job_id", "span_id", "parent_id", "start", "end", "status", "event_id")
+
+
+def is_content(key: str) -> bool:
+    """Whether attribute `key` holds content (prompt, response, code, command output)."""
+    return key in CONTENT_KEYS or key.startswith("content.") or key.endswith(CONTENT_SUFFIXES)
+
+
+def content_digest(redacted: Any) -> str:
+    """`sha256:<hex>` of a redacted content value (strings as UTF-8, others as JSON)."""
+    text = redacted if isinstance(redacted, str) else json.dumps(redacted, sort_keys=True)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+
+
+class EventRedactor:
+    """The processor a `Tracer` applies to every event before any sink sees it."""
+
+    def __init__(self, redactor: Redactor, content: ContentPolicy = "redacted") -> None:
+        self.redactor = redactor
+        self.content = content
+
+    def __call__(self, event: Event) -> Event:
+        try:
+            return self._process(event)
+        except Exception:  # fail closed
+            kept = {k: event.get(k) for k in STRUCTURAL if k in event}
+            return {**kept, "name": FAILED, "attributes": {"redaction": FAILED}}
+
+    def _process(self, event: Event) -> Event:
+        out: Event = {}
+        for key, value in event.items():
+            if key == "attributes":
+                out[key] = self.attributes(value)
+            elif key in STRUCTURAL:
+                out[key] = value
+            else:
+                out[key] = self.redactor.redact_value(value, key)
+        return out
+
+    def attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Redact attributes; apply the content policy to content attributes."""
+        out: dict[str, Any] = {}
+        for key, value in attributes.items():
+            if not is_content(key):
+                out[key] = self.redactor.redact_value(value, key)
+            elif self.content == "redacted":
+                out[key] = self.redactor.redact_value(value)
+            elif self.content == "hash":
+                redacted = self.redactor.redact_value(value)
+                out[key] = content_digest(redacted)
+                out[f"{key}.length"] = len(value) if isinstance(value, str | list) else None
+        return out

@@ -1,0 +1,42 @@
+"""`[telemetry]` settings: what traces hold, where they are spooled, where they are sent."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+ContentPolicy = Literal["redacted", "hash", "none"]
+
+
+class IcarusSettings(BaseModel):
+    """Streaming of spooled events to an Icarus receiver (docs/telemetry.md)."""
+
+    url: str | None = Field(
+        None, description="ws:// or wss:// URL of the receiver; unset: nothing is sent"
+    )
+    token: SecretStr | None = Field(None, description="the runner's token (Authorization header)")
+    runner_id: str | None = Field(None, description="this runner's name (default: host name)")
+    batch_size: int = Field(500, ge=1, le=10_000, description="events per batch")
+    ack_timeout_s: float = Field(30.0, gt=0, description="wait this long for a batch's ack")
+    backoff_initial_s: float = Field(0.5, gt=0, description="first reconnect delay")
+    backoff_max_s: float = Field(60.0, gt=0, description="longest reconnect delay")
+    ca_file: str | None = Field(None, description="CA bundle for wss:// (default: system CAs)")
+
+
+class TelemetrySettings(BaseModel):
+    """Tracing, redaction, the spool and the Icarus sink."""
+
+    enabled: bool = Field(True, description="record spans (events.jsonl, spool)")
+    content: ContentPolicy = Field(
+        "redacted",
+        description="prompts, responses, code and command output: redacted, hash (sha256) or none",
+    )
+    pii: bool = Field(False, description="also mask e-mail addresses, card numbers and IBANs")
+    spool: bool = Field(True, description="keep events in <state_dir>/telemetry/spool.db")
+    spool_max_events: int = Field(200_000, ge=100, description="events the spool holds, at most")
+    spool_max_bytes: int = Field(256 << 20, ge=1 << 16, description="bytes of events, at most")
+    retention_s: float = Field(
+        7 * 86400.0, gt=0, description="unsent events older than this are deleted"
+    )
+    icarus: IcarusSettings = Field(default_factory=IcarusSettings)

@@ -1,0 +1,51 @@
+"""Factory, token lookup, branch names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import TOKEN, gitlab_job
+
+from runner.config import Settings
+from runner.errors import ConfigError, ForgeError
+from runner.forge.base import ForgeJob, ProgressHandle, branch_name, target_slug
+from runner.forge.factory import open_forge
+from runner.forge.gitlab import GitLabForge
+from runner.forge.secrets import forge_token
+from runner.forge.settings import ForgeSettings, GitLabForgeSettings
+
+
+def test_token_from_credentials_then_variable(tmp_path: Path) -> None:
+    (tmp_path / "gitlab-token").write_text("from-file\n")
+    assert forge_token("gitlab-token", {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == "from-file"
+    assert forge_token("gitlab-token", {"OPTIRUNNER_GITLAB_TOKEN": "env"}) == "env"
+    with pytest.raises(ConfigError, match="OPTIRUNNER_GITLAB_TOKEN"):
+        forge_token("gitlab-token", {})
+
+
+def test_open_forge(tmp_path: Path) -> None:
+    settings = ForgeSettings(gitlab=GitLabForgeSettings(url="https://gitlab.example"))
+    env = {"OPTIRUNNER_GITLAB_TOKEN": TOKEN, "OPTIRUNNER_JIRA_TOKEN": "j"}
+    assert isinstance(open_forge(settings, tmp_path, gitlab_job(), env), GitLabForge)
+    with pytest.raises(ForgeError, match="unknown forge"):
+        open_forge(settings, tmp_path, ForgeJob("j", {"forge": "bitbucket"}), env)
+    with pytest.raises(ForgeError, match="not mapped"):
+        open_forge(settings, tmp_path, ForgeJob("j", {"forge": "jira", "issue": "X-1"}), env)
+
+
+def test_settings_nested_in_runner_settings() -> None:
+    assert Settings().forge.label_running == "optirunner::running"
+    assert Settings(forge={"draft": False}).forge.draft is False
+
+
+def test_branch_names() -> None:
+    assert target_slug("pkg/inventory.py::Cache.lookup") == "inventory-cache-lookup"
+    assert branch_name("optirunner/", "7", ["a/b.py::f"]) == "optirunner/7-b-f"
+    many = branch_name("optirunner/", "OPT-1", ["a.py::f", "b.py::g"])
+    assert many.startswith("optirunner/OPT-1-a-f-and-1-more-")
+
+
+def test_handle_round_trip() -> None:
+    handle = ProgressHandle("j", "gitlab", "7", "12", "head", ["s"], "https://x", "main")
+    assert ProgressHandle.from_dict(handle.to_dict()) == handle

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import base64
+import json
+import sysconfig
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from runner.telemetry import redact as redact_module
+from runner.telemetry.redact import FAILED, Redactor, base64_cores
+from runner.telemetry.rules import card_ok, iban_ok, luhn_ok
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared/fixtures/redaction/corpus.jsonl"
+# Test credentials are assembled at run time so that no scanner mistakes them for leaks.
+GHP = "ghp_" + "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY2zA4"
+GLPAT = "glpat-" + "Zq8rT2vX6nB4mK9pL3sW"
+AKIA = "AKIA" + "QYLPMN5HJUK7W2RS"
+STRIPE = "sk_live_" + "51HvT9qLm3Xk8Pz2Rw7Nc4Bd"
+SLACK = "xoxb-" + "263594206564-2343594206574-FGqddMF8t08v8N7Oq4i57vs1"
+JWT = (
+    "eyJhbGciOiJIUzI1NiJ9"
+    + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0"
+    + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+)
+KEY_BODY = base64.b64encode(bytes(range(256)) * 3).decode()
+PRIVATE_KEY = (
+    "-----BEGIN RSA PRIVATE KEY-----\n"
+    + "\n".join(KEY_BODY[i : i + 64] for i in range(0, len(KEY_BODY), 64))
+    + "\n-----END RSA PRIVATE KEY-----"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"token={GHP} done", GHP),
+        (f"git push https://oauth2:{GLPAT}@gitlab.example.org/x.git", GLPAT),
+        (f"aws says {AKIA} is not authorized", AKIA),
+        (f"stripe.error: invalid key {STRIPE}", STRIPE),
+        (f"posting with {SLACK}", SLACK),
+        (f"Authorization: Bearer {JWT}", JWT),
+        (f"key:\n{PRIVATE_KEY}\nend", KEY_BODY[64:128]),
+        ('DB_PASSWORD = "Xk9#mQ2vLp7!wR4z"', "Xk9#mQ2vLp7!wR4z"),
+        (
+            '{"client_secret": "0a9f8e7d6c5b4a3928170f6e5d4c3b2a"}',
+            "0a9f8e7d6c5b4a3928170f6e5d4c3b2a",
+        ),
+        ("postgres://app:Hunter2Hunter2@db.internal:5432/app", "Hunter2Hunter2"),
+    ],
+)
+def test_credential_formats_are_masked(text: str, secret: str) -> None:
+    out = Redactor().redact(text)
+    assert secret not in out
+    assert "[REDACTED:" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def token(self): return self._next_token()",
+        'password = getpass.getpass("Password: ")',
+        "api_key = os.environ['API_KEY']",
+        "key = 'HKEY_LOCAL_MACHINE'",
+        'token = "${GITLAB_TOKEN}"',
+        "sha = 3f786850e387550fdab836ed7e6dc881de23001b",
+        "ran 1234 tests in 5.6s, 12 candidates, speedup 1.37x",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert Redactor().redact(text) == text
+
+
+def test_known_secrets_in_every_encoding() -> None:
+    secret = "s3cr3t-Value/with+odd=chars"  # noqa: S105 - test value
+    redactor = Redactor([secret, "short"])
+    basic = base64.b64encode(f"user:{secret}".encode()).decode()
+    for text in (
+        f"echo {secret}",
+        f"Authorization: Basic {basic}",
+        f"url?p={quote(secret, safe='')}",
+        json.dumps({"v": secret}),
+        f"b64 {base64.urlsafe_b64encode(b'xx' + secret.encode()).decode()}",
+    ):
+        out = redactor.redact(text)
+        assert secret not in out, text
+        assert basic not in out, text
+        assert "[REDACTED:" in out
+    assert redactor.redact("short words stay") == "short words stay"
+
+
+def test_base64_cores_cover_every_alignment() -> None:
+    secret = b"correct horse battery"
+    cores = base64_cores(secret)
+    for prefix in (b"", b"a", b"ab", b"abc"):
+        encoded = base64.b64encode(prefix + secret + b"tail").decode()
+        assert any(core in encoded for core in cores)
+
+
+def test_stream_masks_secrets_split_across_writes() -> None:
+    secret = "Zk8pQ2mX9vL4rT7w-known"  # noqa: S105 - test value
+    stream = Redactor([secret]).stream()
+    chunks = ["build log ", "line\n" * 300, "value=Zk8pQ2m", "X9vL4rT7w-kno", "wn and ", GHP[:10]]
+    chunks += [GHP[10:], "\n", "more\n" * 400]
+    out = "".join(stream.feed(c) for c in chunks) + stream.flush()
+    assert secret not in out
+    assert GHP not in out
+    assert out.count("[REDACTED:") == 2
+    assert out.startswith("build log line\n")
+
+
+def test_stream_holds_a_private_key_until_its_end() -> None:
+    stream = Redactor().stream()
+    lines = PRIVATE_KEY.splitlines(keepends=True)
+    out = "".join(stream.feed(line) for line in ["noise\n" * 500, *lines, "\nafter\n"])
+    out += stream.flush()
+    assert KEY_BODY[:64] not in out
+    assert "[REDACTED:private-key]" in out
+    assert out.endswith("after\n")
+
+
+def test_pii_is_opt_in() -> None:
+    card = "4111 1111 1111 1111"
+    iban = "GB82 WEST 1234 5698 7654 32"
+    text = f"mail jane.doe@example.org, card {card}, iban {iban}, order 4111111111111112"
+    assert Redactor().redact(text) == text
+    out = Redactor(pii=True).redact(text)
+    assert "jane.doe@example.org" not in out
+    assert card not in out
+    assert iban not in out
+    assert "4111111111111112" in out  # fails the Luhn check
+
+
+def test_checksums() -> None:
+    assert luhn_ok("79927398713")
+    assert not luhn_ok("79927398710")
+    assert card_ok("4111-1111-1111-1111")
+    assert not card_ok("1111111111111111")
+    assert iban_ok("DE89370400440532013000")
+    assert not iban_ok("DE89370400440532013001")
+
+
+def test_fail_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    redactor = Redactor()
+
+    def boom(*_args: object) -> list[tuple[int, int, str]]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(redact_module, "rule_spans", boom)
+    assert redactor.redact(f"x {GHP}") == FAILED
+    assert redactor.redact_value({"a": ["b"], "n": 3}) == {"a": [FAILED], "n": 3}
+    stream = redactor.stream()
+    assert stream.feed("anything") == FAILED
+
+
+def test_sensitive_keys_and_nested_values() -> None:
+    out = Redactor().redact_value(
+        {"password": "hunter2", "tokens": 12, "nested": [{"msg": f"use {GHP}"}], "ok": True}
+    )
+    assert out["password"] == "[REDACTED:sensitive-key]"  # noqa: S105 - a placeholder
+    assert out["tokens"] == 12
+    assert out["ok"] is True
+    assert GHP not in out["nested"][0]["msg"]
+
+
+@pytest.mark.skipif(not CORPUS.is_file(), reason="shared redaction corpus not present")
+def test_corpus_regression() -> None:
+    rows = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+    redactor = Redactor()
+    positives = [r for r in rows if r["secret"]]
+    negatives = [r for r in rows if not r["secret"]]
+    masked = sum(r["value"] not in redactor.redact(r["text"]) for r in positives)
+    false_positives = sum(redactor.redact(r["text"]) != r["text"] for r in negatives)
+    assert masked / len(positives) >= 0.95
+    assert false_positives / len(negatives) <= 0.15
+
+
+def test_clean_stdlib_source_has_few_false_positives() -> None:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    redactor = Redactor()
+    total = findings = 0
+    for path in sorted(stdlib.glob("*.py")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        findings += len(redactor.spans(text))
+        total += len(text.encode())
+        if total >= 1 << 20:
+            break
+    assert total >= 1 << 20
+    assert findings < 5
