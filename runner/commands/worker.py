@@ -11,15 +11,24 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from runner.commands.optimize import EXIT_BY_OUTCOME
-from runner.config import load_settings
+from runner.config import Settings, load_settings
+from runner.errors import ForgeError, OptirunnerError
+from runner.forge.base import Forge, ForgeJob, ProgressHandle
+from runner.forge.factory import open_forge
 from runner.job import OptimizeJob
+from runner.result import JobOutcome, JobResult
 from runner.sandbox import make_sandbox
 from runner.service import jobspec
 from runner.store.factory import open_store
+
+PROGRESS_EVERY_S = 5.0  # the issue's note is edited at most this often
+FINISH_ATTEMPTS = 4  # posting the report survives a short forge outage
 
 
 def run(*, job_id: str, config: Path | None) -> int:
@@ -31,17 +40,90 @@ def run(*, job_id: str, config: Path | None) -> int:
         job = store.get(job_id)
     finally:
         store.engine.dispose()
-    repo = jobspec.repository(settings, job.spec, job.source)
-    spec = jobspec.build_spec(settings, repo, job.spec, jobspec.repo_defaults(repo))
-    sys.stderr.write(f"optirunner worker: job {job_id} attempt {job.attempts}: {spec.repo}\n")
+    forge_job = ForgeJob(job_id, job.source, job.spec)
+    if not _reports_to_forge(settings, forge_job):
+        repo = jobspec.repository(settings, job.spec, job.source)
+        return _optimize(settings, job_id, job.attempts, repo, job.spec, None)
+    forge = open_forge(settings.forge, settings.state_dir, forge_job, os.environ)
+    handle = forge.start(forge_job)
+    try:
+        repo = forge.prepare_workspace(forge_job)
+        return _optimize(settings, job_id, job.attempts, repo, job.spec, (forge, handle))
+    except OptirunnerError as exc:  # a bad spec or a failed clone: say so on the issue
+        failed = JobResult(job_id, JobOutcome.FAILED, dict(job.spec), time.time(), time.time())
+        failed.message = str(exc)
+        _finish(forge, handle, failed, settings.state_dir / "jobs" / job_id)
+        raise
+    finally:
+        forge.release_workspace(forge_job)
+
+
+def _reports_to_forge(settings: Settings, job: ForgeJob) -> bool:
+    """Jobs from an issue go back to it once the forge is configured; local ones do not."""
+    if job.spec.get("repo"):
+        return False  # a trusted local job (queued by code, not by an issue)
+    if job.forge == "gitlab":
+        return settings.forge.gitlab.url is not None
+    return job.forge == "jira" and settings.forge.jira.url is not None
+
+
+def _optimize(
+    settings: Settings,
+    job_id: str,
+    attempt: int,
+    repo: Path,
+    job_spec: dict[str, object],
+    forge: tuple[Forge, ProgressHandle] | None,
+) -> int:
+    spec = jobspec.build_spec(settings, repo, job_spec, jobspec.repo_defaults(repo))
+    sys.stderr.write(f"optirunner worker: job {job_id} attempt {attempt}: {spec.repo}\n")
+    observer = _progress_observer(*forge) if forge is not None else None
     # SIGTERM (a cancel) ends the job like Ctrl-C: recorded as cancelled, cleaned up.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result = OptimizeJob(settings, spec, make_sandbox(settings), job_id=job_id).run()
+        job = OptimizeJob(settings, spec, make_sandbox(settings), job_id=job_id)
+        if observer is not None:
+            job.observer = observer
+        result = job.run()
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     sys.stderr.write(f"optirunner worker: {result.outcome.value}: {result.message}\n")
+    if forge is not None:
+        _finish(forge[0], forge[1], result, job.dir.root)
     return EXIT_BY_OUTCOME[result.outcome]
+
+
+def _progress_observer(
+    forge: Forge, handle: ProgressHandle
+) -> Callable[[str, dict[str, Any]], None]:
+    """Edit the issue's note as stages start (at most every few seconds: no noise)."""
+    last = [0.0]
+
+    def observe(event: str, data: dict[str, Any]) -> None:
+        if event != "stage" or time.monotonic() - last[0] < PROGRESS_EVERY_S:
+            return
+        last[0] = time.monotonic()
+        try:
+            forge.progress(handle, f"stage: {data.get('name', '?')}")
+        except ForgeError as exc:  # progress is best effort; the final report is not
+            sys.stderr.write(f"optirunner worker: progress note not updated: {exc}\n")
+
+    return observe
+
+
+def _finish(forge: Forge, handle: ProgressHandle, result: JobResult, job_dir: Path) -> None:
+    """Post the report; retry an outage a few times (finish is idempotent)."""
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            delivery = forge.finish(handle, result, job_dir)
+        except ForgeError as exc:
+            if not exc.retryable or attempt == FINISH_ATTEMPTS - 1:
+                sys.stderr.write(f"optirunner worker: report not posted: {exc}\n")
+                return
+            time.sleep(min(60.0, 2.0**attempt))
+        else:
+            sys.stderr.write(f"optirunner worker: reported on the issue: {delivery}\n")
+            return
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

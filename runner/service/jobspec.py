@@ -28,7 +28,7 @@ def repository(settings: Settings, spec: Mapping[str, Any], source: Mapping[str,
     if mapped is None:
         raise SpecError(
             f"no repository configured for {project or 'this job'!r} "
-            "(service.repositories; cloning from the forge is not supported yet)"
+            "(service.repositories, or forge.gitlab.url to clone it from GitLab)"
         )
     return validate_repo(Path(mapped))
 
