@@ -16,7 +16,7 @@ DEMO_TARGETS := \
 DEMO_ENV := OPTIRUNNER_MEASURE__BUDGET_S=8 OPTIRUNNER_MEASURE__INSTRUCTION_REPEATS=1 \
 	OPTIRUNNER_MEASURE__NOISE_PAIRS=6
 
-.PHONY: demo test check fmt bench clean bootstrap
+.PHONY: demo test check fmt bench clean bootstrap deb
 
 $(STAMP): pyproject.toml
 	@sh .ci/bootstrap.sh
@@ -43,6 +43,10 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The Debian package (dh-virtualenv), into dist/; see docs/packaging.md.
+deb:
+	sh packaging/build-deb.sh
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

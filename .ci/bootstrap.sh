@@ -7,6 +7,8 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || need="$need python3-venv"
 command -v git >/dev/null 2>&1 || need="$need git"
 command -v bwrap >/dev/null 2>&1 || need="$need bubblewrap"
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
+# systemd-analyze and systemd-creds: the unit and credential tests run the real tools.
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 for extra in "$@"; do
   command -v "$extra" >/dev/null 2>&1 || need="$need $extra"
 done

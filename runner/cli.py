@@ -268,6 +268,111 @@ def db_upgrade(config: ConfigOption = None) -> None:
     raise typer.Exit(_guard(lambda: command.db_upgrade(config=config)))
 
 
+@app.command()
+def configure(
+    gitlab_url: Annotated[str | None, typer.Option("--gitlab-url", help="GitLab base URL")] = None,
+    gitlab_token: Annotated[
+        str | None,
+        typer.Option("--gitlab-token", envvar="OPTIRUNNER_GITLAB_TOKEN", help="GitLab token"),
+    ] = None,
+    jira_url: Annotated[str | None, typer.Option("--jira-url", help="Jira base URL")] = None,
+    jira_token: Annotated[
+        str | None,
+        typer.Option("--jira-token", envvar="OPTIRUNNER_JIRA_TOKEN", help="Jira API token"),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-secret",
+            envvar="OPTIRUNNER_WEBHOOK_SECRET",
+            help="Webhook secret [generated when none is stored]",
+        ),
+    ] = None,
+    icarus_url: Annotated[str | None, typer.Option("--icarus-url", help="Icarus URL")] = None,
+    icarus_token: Annotated[
+        str | None,
+        typer.Option("--icarus-token", envvar="OPTIRUNNER_ICARUS_TOKEN", help="Icarus token"),
+    ] = None,
+    ai_api_key: Annotated[
+        str | None,
+        typer.Option("--ai-api-key", envvar="OPTIRUNNER_AI_API_KEY", help="AI provider API key"),
+    ] = None,
+    provider: Annotated[str | None, typer.Option("--provider", help="AI provider")] = None,
+    public_url: Annotated[
+        str | None, typer.Option("--public-url", help="URL GitLab/Jira reach this runner at")
+    ] = None,
+    config_dir: Annotated[
+        Path, typer.Option("--config-dir", help="Where config.toml and the marker go")
+    ] = Path("/etc/optirunner"),
+    credstore_dir: Annotated[
+        Path, typer.Option("--credstore-dir", help="Where systemd-creds files go")
+    ] = Path("/etc/credstore.encrypted"),
+    store: Annotated[
+        str, typer.Option("--secret-store", help="auto | systemd-creds | keyring")
+    ] = "auto",
+    keyring_backend: Annotated[
+        str | None,
+        typer.Option("--keyring-backend", help="Keyring backend class, e.g. keyrings.alt.file."),
+    ] = None,
+    with_key: Annotated[
+        str, typer.Option("--with-key", help="systemd-creds key: auto | host | tpm2 | ...")
+    ] = "auto",
+    non_interactive: Annotated[
+        bool, typer.Option("--non-interactive", help="Never prompt (automation)")
+    ] = False,
+) -> None:
+    """Write config.toml and store the secrets (systemd credentials or a named keyring).
+
+    Secrets are best passed as OPTIRUNNER_* variables: command lines are visible in `ps`.
+    """
+    from runner.commands import configure as command  # noqa: PLC0415 - keep start-up fast
+
+    given = {
+        "gitlab_token": gitlab_token,
+        "jira_token": jira_token,
+        "webhook_secret": webhook_secret,
+        "icarus_token": icarus_token,
+        "ai_api_key": ai_api_key,
+    }
+    urls = {"gitlab_url": gitlab_url, "jira_url": jira_url, "icarus_url": icarus_url}
+    answers = command.Answers(
+        provider=provider,
+        urls={k: v for k, v in urls.items() if v},
+        secrets={k: v for k, v in given.items() if v},
+        public_url=public_url,
+    )
+    code = _guard(
+        lambda: command.run(
+            answers=answers,
+            config_dir=config_dir,
+            credstore_dir=credstore_dir,
+            secret_store=store,
+            keyring_backend=keyring_backend,
+            with_key=with_key,
+            interactive=not non_interactive,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def doctor(
+    config: ConfigOption = None,
+    credstore_dir: Annotated[
+        Path, typer.Option("--credstore-dir", help="Where systemd-creds files are")
+    ] = Path("/etc/credstore.encrypted"),
+) -> None:
+    """Check this host: settings, secrets, state, database, sandbox, tools, service user."""
+    import os  # noqa: PLC0415 - the CLI layer passes the environment down
+
+    from runner.commands import doctor as command  # noqa: PLC0415 - keep start-up fast
+
+    code = _guard(
+        lambda: command.run(config=config, environ=dict(os.environ), credstore=credstore_dir)
+    )
+    raise typer.Exit(code)
+
+
 def _guard(call: Callable[[], int]) -> int:
     """The error boundary around every command."""
     try:
