@@ -24,7 +24,7 @@ from typing import Any
 from runner.telemetry.redact import Redactor
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared/fixtures/redaction/corpus.jsonl"
+DEFAULT_CORPUS = ROOT / "tests/telemetry/fixtures/redaction-corpus.jsonl"
 
 
 def score_corpus(redactor: Redactor, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from runner.telemetry import redact as redact_module
 from runner.telemetry.redact import FAILED, Redactor, base64_cores
 from runner.telemetry.rules import card_ok, iban_ok, luhn_ok
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared/fixtures/redaction/corpus.jsonl"
+# A copy of ../shared/fixtures/redaction/corpus.jsonl (MIT, from gitleaks; provenance in
+# fixtures/redaction-corpus.README.md), so that CI on a clean clone runs this test.
+CORPUS = Path(__file__).parent / "fixtures" / "redaction-corpus.jsonl"
 # Test credentials are assembled at run time so that no scanner mistakes them for leaks.
 GHP = "ghp_" + "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY2zA4"
 GLPAT = "glpat-" + "Zq8rT2vX6nB4mK9pL3sW"
