@@ -31,6 +31,7 @@ from runner.agent.providers.llm import CLIENTS, make_client
 from runner.agent.request import AgentSpec
 from runner.agent.safety import check_candidate
 from runner.agent.secrets import api_key
+from runner.bundle import formatting
 from runner.bundle.apply import apply_candidate, extract_definition
 from runner.bundle.bundle import BuiltBundle, build_bundle
 from runner.bundle.extract import extract
@@ -60,6 +61,7 @@ from runner.verify.behaviour import Recording, RecordingError, compare, load_rec
 from runner.workspace import Workspace, inspect_source
 
 Observer = Callable[[str, dict[str, Any]], None]
+FORMAT_TIMEOUT_S = 60.0
 SEED = 20261124  # one seed for every run of a job, so baseline and candidate see the same
 
 
@@ -103,6 +105,8 @@ class OptimizeJob:
         self._patch = ""
         self._patch_prefix = Path()
         self._baseline_recording: Recording | None = None
+        self._baseline: Path | None = None
+        self._formatter: str | None = None  # the project's own: ruff or black
         self._rng = random.Random(SEED)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -211,7 +215,12 @@ class OptimizeJob:
             )
             self._patch_prefix = source.subdir
             self._workspace = Workspace(source, self.dir.root / paths.WORKTREES)
-            return _Checkout("baseline", self._checkout("baseline"))
+            self._baseline = self._checkout("baseline")
+            pyproject = self._baseline / "pyproject.toml"
+            if pyproject.is_file():
+                self._formatter = formatting.configured_formatter(pyproject.read_text("utf-8"))
+            span.set(formatter=self._formatter)
+            return _Checkout("baseline", self._baseline)
 
     def _baseline_stage(self, baseline: _Checkout) -> bool:
         self.observer("stage", {"name": "baseline"})
@@ -286,8 +295,9 @@ class OptimizeJob:
             with self.tracer.span("safety.rejected", candidate=cid, reason=exc.reason):
                 pass  # an instant event: the trace shows every rejection
             return None
+        code = self._formatted(cand.code)
         try:
-            updated = apply_candidate(original, cand.target.qualname, cand.code, cand.imports)
+            updated = apply_candidate(original, cand.target.qualname, code, cand.imports)
         except CandidateError as exc:
             result.detail = str(exc)
             return None
@@ -297,6 +307,21 @@ class OptimizeJob:
             (self._patch_prefix / cand.target.path).as_posix(), original, updated
         )
         return _Checkout(cid, project)
+
+    def _formatted(self, code: str) -> str:
+        """The candidate's code through the project's formatter (only that code)."""
+        if self._formatter is None or self._baseline is None:
+            return code
+        scratch = self._baseline / formatting.SCRATCH
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_text(code, encoding="utf-8")
+        argv = formatting.formatter_argv(self._formatter, formatting.SCRATCH)
+        try:
+            done = self._run(argv, self._baseline, {}, FORMAT_TIMEOUT_S, check=False)
+        except SandboxError:
+            return code
+        # Not installed, or it refused the code: the candidate goes in as written.
+        return scratch.read_text(encoding="utf-8") if done.ok else code
 
     def _candidate_tests(self, checkout: _Checkout, result: CandidateResult) -> None:
         try:

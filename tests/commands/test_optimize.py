@@ -273,3 +273,17 @@ def test_secrets_of_the_settings_never_reach_events(project: Path) -> None:
     events = (job / "events.jsonl").read_text()
     assert "sandbox.run" in events
     assert secret not in events
+
+
+def test_the_projects_formatter_shapes_the_candidate(project: Path) -> None:
+    # ruff with a 40-column limit: the candidate's long new line comes out wrapped, and the
+    # lines it did not change keep their original form.
+    (project / "pyproject.toml").write_text("[tool.ruff]\nline-length = 40\n")
+    git(project, "add", ".")
+    git(project, "commit", "-qm", "ruff config")
+    proc = cli("optimize", str(project), "--target", "shop.py::common", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (job,) = job_dirs()
+    patch = (job / "patch.diff").read_text()
+    assert "+        _right_set = (\n+            set(right)\n" in patch  # wrapped by ruff
+    assert ' """Items of `left` that are also in `right`, in order."""' in patch  # untouched
