@@ -30,6 +30,7 @@ from runner.service.systemd import Notifier
 from runner.store import db
 from runner.store.factory import open_store
 from runner.store.queue import JobStore
+from runner.telemetry.setup import build_shipper
 from runner.webhooks.app import AppState, create_app
 
 log = logging.getLogger("optirunner.listener")
@@ -72,6 +73,8 @@ class Listener:
         self.store: JobStore | None = None
         self.supervisor: Supervisor | None = None
         self.server: uvicorn.Server | None = None
+        self._ship_stop = asyncio.Event()
+        self._shipper: asyncio.Task[None] | None = None
 
     async def run(self) -> int:
         """All phases; returns the exit code (0 after a drain or an abort)."""
@@ -97,6 +100,7 @@ class Listener:
             accepting=lambda: supervisor.accepting,
         )
         await self._start_http(state)
+        self._start_shipper()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._on_signal, signum)
@@ -128,11 +132,30 @@ class Listener:
                 await self.supervisor.abort()
         if self.server is not None:
             await self.server.shutdown()
+        if self._shipper is not None:  # what is not acknowledged stays in the spool
+            self._ship_stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._shipper, timeout=10)
         if self.store is not None:
             self.store.engine.dispose()
         log.info("stopped")
 
     # -- helpers -------------------------------------------------------------------------------
+    def _start_shipper(self) -> None:
+        """Stream the telemetry spool to Icarus in the background, when one is configured."""
+        shipper = build_shipper(self.settings)
+        if shipper is None:
+            return
+
+        async def ship() -> None:
+            try:
+                await shipper.run(self._ship_stop)
+            except OptirunnerError as exc:  # a refused token: say so loudly, keep serving
+                log.error("telemetry: %s; events stay in the spool", exc)  # noqa: TRY400 - known error, no traceback
+
+        self._shipper = asyncio.create_task(ship(), name="icarus-shipper")
+        log.info("telemetry: streaming to %s", self.settings.telemetry.icarus.url)
+
     async def _tick(self) -> bool:
         assert self.supervisor is not None  # noqa: S101 - startup() ran
         assert self.store is not None  # noqa: S101
