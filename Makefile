@@ -42,7 +42,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format runner tests benchmarks examples
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH)
 
 # The Debian package (dh-virtualenv), into dist/; see docs/packaging.md.
 deb:
