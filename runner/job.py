@@ -56,7 +56,7 @@ from runner.sandbox.base import CommandResult, Limits, RunRequest, Sandbox
 from runner.sandbox.local import BASE_PATH
 from runner.spec import JobSpec, Target, validate_repo, validate_target
 from runner.telemetry.setup import job_tracer
-from runner.verify import bench, measure, recording
+from runner.verify import bench, benchjson, measure, recording
 from runner.verify.behaviour import Recording, RecordingError, compare, load_recording
 from runner.workspace import Workspace, inspect_source
 
@@ -458,10 +458,20 @@ class OptimizeJob:
         return any(call.args != call.args_after for call in calls)
 
     def _arm(self, argv: list[str], env: dict[str, str]) -> measure.RoundFactory:
+        """A round runs the command; it counts the time the command's own benchmark JSON
+        reports when it writes one (.optirunner/bench.json), else the whole command."""
         timeout = self.settings.sandbox.bench_timeout_s
 
         def factory(project: Path) -> bench.Round:
-            return lambda: self._run(argv, project, env, timeout, check=True).duration_s
+            report = project / benchjson.BENCH_JSON
+
+            def one_round() -> float:
+                report.unlink(missing_ok=True)
+                seconds = self._run(argv, project, env, timeout, check=True).duration_s
+                measured = _bench_json_seconds(report)
+                return seconds if measured is None else measured
+
+            return one_round
 
         return factory
 
@@ -604,6 +614,15 @@ def _evaluation(result: CandidateResult) -> Evaluation:
     ratio = result.measurement.ratio if result.measurement else None
     test_output = result.detail if status is Status.TESTS_FAILED else ""
     return Evaluation(status, detail=result.detail, test_output=test_output, ratio=ratio)
+
+
+def _bench_json_seconds(report: Path) -> float | None:
+    """The seconds a benchmark JSON file reports (None when absent or not understood)."""
+    try:
+        document = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return benchjson.round_seconds(document) if isinstance(document, dict) else None
 
 
 def _sandbox_failure(exc: SandboxError) -> tuple[CandidateStatus, str, str]:
