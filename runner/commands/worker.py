@@ -7,6 +7,7 @@ help), 130 cancelled (SIGTERM), anything else is a crash and the job is retried.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sys
 import threading
@@ -28,7 +29,8 @@ from runner.service import jobspec
 from runner.store.factory import open_store
 
 PROGRESS_EVERY_S = 5.0  # the issue's note is edited at most this often
-FINISH_ATTEMPTS = 4  # posting the report survives a short forge outage
+REPORT_RETRY_S = 300.0  # posting the report survives a forge outage of a few minutes
+REPORT_BACKOFF_MAX_S = 30.0
 
 
 def run(*, job_id: str, config: Path | None) -> int:
@@ -112,15 +114,26 @@ def _progress_observer(
 
 
 def _finish(forge: Forge, handle: ProgressHandle, result: JobResult, job_dir: Path) -> None:
-    """Post the report; retry an outage a few times (finish is idempotent)."""
-    for attempt in range(FINISH_ATTEMPTS):
+    """Post the report; a forge outage is retried with backoff for a few minutes.
+
+    `finish` is idempotent (the note is found by its marker, the branch and merge request
+    by name), so a retry after a lost response posts nothing twice.
+    """
+    deadline = time.monotonic() + REPORT_RETRY_S
+    attempt = 0
+    while True:
         try:
             delivery = forge.finish(handle, result, job_dir)
         except ForgeError as exc:
-            if not exc.retryable or attempt == FINISH_ATTEMPTS - 1:
+            delay = min(REPORT_BACKOFF_MAX_S, 2.0**attempt) * random.uniform(0.5, 1.0)
+            if not exc.retryable or time.monotonic() + delay > deadline:
                 sys.stderr.write(f"optirunner worker: report not posted: {exc}\n")
                 return
-            time.sleep(min(60.0, 2.0**attempt))
+            sys.stderr.write(
+                f"optirunner worker: forge unavailable ({exc}); retry in {delay:.0f} s\n"
+            )
+            time.sleep(delay)
+            attempt += 1
         else:
             sys.stderr.write(f"optirunner worker: reported on the issue: {delivery}\n")
             return

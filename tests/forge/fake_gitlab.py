@@ -11,6 +11,7 @@ import re
 import secrets
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -43,6 +44,9 @@ class GitLabState:
     uploads: list[dict[str, Any]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     fail: list[int] = field(default_factory=list)  # statuses to answer next, then normal
+    # An outage chosen per request: "before" answers 502 without acting, "after" acts and
+    # then answers 502 (the response is lost on the way back), None serves normally.
+    fault: Callable[[Recorded], str | None] | None = None
     next_id: int = 1000
 
     def new_id(self) -> int:
@@ -173,7 +177,12 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _Error(401, {"message": "401 Unauthorized"})  # noqa: TRY301
                 if state.fail:
                     raise _Error(state.fail.pop(0), {"message": "502 Bad Gateway"})  # noqa: TRY301
+                fault = state.fault(state.requests[-1]) if state.fault else None
+                if fault == "before":
+                    raise _Error(502, {"message": "502 Bad Gateway"})  # noqa: TRY301
                 status, payload = self._route(self.command, split.path, query, body)
+                if fault == "after":
+                    status, payload = 502, {"message": "502 Bad Gateway"}
             except _Error as err:
                 status, payload = (
                     err.status,

@@ -1,0 +1,272 @@
+"""Issue 11 end to end: a GitLab `/optimize` comment comes back to the issue.
+
+A real `optirunner serve` receives the note webhook fixture, its worker clones the project
+from a real git smart-HTTP server (`git http-backend`), runs the job, edits one note on the
+issue, moves the scoped label, pushes a one-commit branch and opens a draft merge request
+on a local GitLab REST v4 server (python-gitlab unmodified, only the base URL differs).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runner.forge.base import marker
+
+from .conftest import Serve, tiny_repo, wait_for, write_config
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "forge"))
+
+from fake_gitlab import FakeGitLab, Recorded
+from git_http import GitHTTPServer
+
+pytestmark = pytest.mark.slow
+
+FIXTURES = Path(__file__).parents[1] / "webhooks" / "fixtures" / "gitlab"
+TOKEN = "glpat-e2e-SeCrEt-0123456789"  # noqa: S105 - a test token
+WEBHOOK_TOKEN = "test-gitlab-webhook-token"  # noqa: S105 - write_config's webhook token
+PROJECT = "acme/widgets"  # what FakeGitLab knows: project 42, issue 7, default branch main
+
+SLOW_MODULE = '''"""A tiny project with one slow function."""
+
+
+def common(left, right):
+    """Items of `left` that are also in `right`, in order."""
+    out = []
+    for item in left:
+        if item in right:
+            out.append(item)
+    return out
+'''
+TESTS = """from shop import common
+
+
+def test_common():
+    assert common([1, 2, 3], [3, 1]) == [1, 3]
+    assert common([], [1]) == []
+    assert common(list(range(300)), list(range(0, 300, 7))) == list(range(0, 300, 7))
+"""
+BENCH = """from shop import common
+
+left = list(range(3000))
+right = list(range(0, 6000, 2))
+for _ in range(3):
+    common(left, right)
+"""
+# The targets come from the repository: only a real clone of the project can know them.
+REPO_FILE = 'targets = ["shop.py::common"]\nbench_cmd = "python bench.py"\n'
+
+
+def git(*args: str, cwd: Path, input_bytes: bytes | None = None) -> str:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"}
+    ident = ["-c", "user.name=dev", "-c", "user.email=dev@example.com"]
+    proc = subprocess.run(
+        ["git", *ident, *args], cwd=cwd, env=env, input=input_bytes, capture_output=True,
+        check=True,
+    )  # fmt: skip
+    return proc.stdout.decode()
+
+
+def basic(token: str) -> str:
+    return "Basic " + base64.b64encode(f"oauth2:{token}".encode()).decode()
+
+
+class World:
+    """The git server, the GitLab API and the bare repository they share."""
+
+    def __init__(self, tmp: Path, git_server: GitHTTPServer, api: FakeGitLab, bare: Path) -> None:
+        self.tmp = tmp
+        self.git_server = git_server
+        self.api = api
+        self.bare = bare
+
+    def requests(self, method: str, suffix: str) -> list[Recorded]:
+        return [
+            r for r in self.api.state.requests if r.method == method and r.path.endswith(suffix)
+        ]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    root = tmp_path / "remote"
+    bare = root / "acme" / "widgets.git"
+    bare.mkdir(parents=True)
+    git("init", "--bare", "-q", "-b", "main", str(bare), cwd=tmp_path)
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    for name, text in {
+        "shop.py": SLOW_MODULE,
+        "test_shop.py": TESTS,
+        "bench.py": BENCH,
+        ".optirunner.toml": REPO_FILE,
+    }.items():
+        (seed / name).write_text(text)
+    git("init", "-q", "-b", "main", cwd=seed)
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "initial", cwd=seed)
+    git("push", "-q", str(bare), "main", cwd=seed)
+    with (
+        GitHTTPServer(root, basic(TOKEN)) as git_server,
+        FakeGitLab(TOKEN, git_server.url, bare) as api,
+    ):
+        yield World(tmp_path, git_server, api, bare)
+
+
+def start_serve(world: World, serves: list[Serve]) -> Serve:
+    config = write_config(world.tmp, tiny_repo(world.tmp / "unused-repo"))
+    with open(config, "a") as out:
+        out.write(
+            "[measure]\nbudget_s = 5\ninstructions = \"never\"\nnoise_check = false\n"
+            "[forge]\nauthor_name = \"optirunner bot\"\nauthor_email = \"bot@optirunner.test\"\n"
+            f"[forge.gitlab]\nurl = \"{world.api.url}\"\ngit_url = \"{world.git_server.url}\"\n"
+        )  # fmt: skip
+    serve = Serve(config, env={"OPTIRUNNER_GITLAB_TOKEN": TOKEN})
+    serves.append(serve)
+    serve.wait_ready()
+    return serve
+
+
+def deliver_note(serve: Serve, world: World) -> str:
+    """The note fixture, moved into the fake's world (project 42 acme/widgets, issue 7)."""
+    headers = json.loads((FIXTURES / "note_issue_optimize_command.headers.json").read_text())
+    payload = json.loads((FIXTURES / "note_issue_optimize_command.json").read_text())
+    headers["X-Gitlab-Token"] = WEBHOOK_TOKEN
+    headers["X-Gitlab-Instance"] = world.api.url
+    payload["project_id"] = payload["project"]["id"] = 42
+    payload["project"]["web_url"] = f"{world.api.url}/{PROJECT}"
+    attrs = payload["object_attributes"]
+    attrs["note"] = "/optimize"  # targets and bench command from the repository's file
+    attrs["project_id"] = 42
+    attrs["url"] = f"{world.api.url}/{PROJECT}/-/issues/7#note_{attrs['id']}"
+    payload["issue"].update({"iid": 7, "id": 5007, "project_id": 42})
+    response = httpx.post(
+        f"{serve.url}/webhooks/gitlab", content=json.dumps(payload), headers=headers, timeout=10
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
+def job_state(serve: Serve, job_id: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{serve.url}/api/jobs/{job_id}", timeout=5).json())
+
+
+def wait_done(serve: Serve, world: World, job_id: str, timeout: float = 80) -> None:
+    """The job has ended and the issue carries a final label (the report is posted)."""
+
+    def done() -> bool:
+        state = job_state(serve, job_id)["state"]
+        assert state not in {"failed", "cancelled", "dead"}, worker_log(serve, job_id)
+        labels = world.api.state.issues[7]["labels"]
+        return state == "succeeded" and "optirunner::done" in labels
+
+    try:
+        wait_for(done, timeout=timeout, what=f"job {job_id} reported")
+    except AssertionError:
+        raise AssertionError(worker_log(serve, job_id)) from None
+
+
+def worker_log(serve: Serve, job_id: str) -> str:
+    jobs = serve.settings.state_dir / "jobs" / job_id
+    return "\n".join(p.read_text(errors="replace") for p in sorted(jobs.glob("*.log")))
+
+
+def check_delivery(serve: Serve, world: World, job_id: str) -> None:
+    """One note (the report), labels running -> done, one draft MR, one pushed commit."""
+    notes = world.api.state.notes[7]
+    assert len(notes) == 1, [n["body"][:80] for n in notes]
+    body = notes[0]["body"]
+    assert marker(job_id) in body
+    assert "verified improvement" in body
+    assert "×" in body  # the speedup with its interval
+    assert len(world.requests("POST", "/issues/7/notes")) >= 1
+    assert world.requests("PUT", f"/issues/7/notes/{notes[0]['id']}")  # edited in place
+
+    label_calls = [r.body["add_labels"] for r in world.requests("PUT", "/issues/7")]
+    assert label_calls[0] == "optirunner::running"
+    assert label_calls[-1] == "optirunner::done"
+    labels = world.api.state.issues[7]["labels"]
+    assert "optirunner::done" in labels
+    assert "optirunner::running" not in labels
+
+    (mr,) = world.api.state.mrs
+    assert mr["draft"] is True
+    assert mr["state"] == "opened"
+    assert mr["target_branch"] == "main"
+    branch = mr["source_branch"]
+    assert branch.startswith("optirunner/7-")
+    assert "#7" in mr["description"]
+    assert f"!{mr['iid']}" in body
+
+    # The branch holds exactly one commit on main, and that commit is patch.diff.
+    assert git("rev-list", "--count", f"main..{branch}", cwd=world.bare).strip() == "1"
+    assert git("rev-parse", f"{branch}~1", cwd=world.bare) == git(
+        "rev-parse", "main", cwd=world.bare
+    )
+    patch = (serve.settings.state_dir / "jobs" / job_id / "patch.diff").read_bytes()
+    assert patch.strip()
+    check = world.tmp / f"check-{job_id}"
+    git("clone", "-q", str(world.bare), str(check), cwd=world.tmp)
+    git("apply", "--index", "-", cwd=check, input_bytes=patch)
+    expected = git("write-tree", cwd=check).strip()
+    assert git("rev-parse", f"{branch}^{{tree}}", cwd=world.bare).strip() == expected
+    assert (check / "shop.py").read_text() != SLOW_MODULE
+    # The clone really came over HTTP with the token (and the push went back that way).
+    methods = {(m, p.partition("?")[0].rsplit("/", 1)[-1]) for m, p, _ in world.git_server.requests}
+    assert ("POST", "git-upload-pack") in methods
+    assert ("POST", "git-receive-pack") in methods
+
+
+def test_optimize_comment_comes_back_to_the_issue(world: World, serves: list[Serve]) -> None:
+    serve = start_serve(world, serves)
+    job_id = deliver_note(serve, world)
+    wait_done(serve, world, job_id)
+    check_delivery(serve, world, job_id)
+    assert len(world.requests("POST", "/issues/7/notes")) == 1
+    assert len(world.requests("POST", "/merge_requests")) == 1
+
+
+def outage(seconds: float, hits: list[str]) -> Callable[[Recorded], str | None]:
+    """From the job's merge request creation on, GitLab answers 502 for `seconds`.
+
+    That creation does happen but its answer is lost on the way back: the retry must find
+    the merge request instead of opening a second one. `hits` records every fault.
+    """
+    since: list[float] = []
+
+    def fault(request: Recorded) -> str | None:
+        creating = request.method == "POST" and request.path.endswith("/merge_requests")
+        if not since and creating:
+            since.append(time.monotonic())
+            hits.append("after")
+            return "after"
+        if not since or time.monotonic() - since[0] > seconds:
+            return None
+        hits.append("before")
+        return "before"
+
+    return fault
+
+
+def test_a_forge_outage_still_ends_with_one_note_and_one_mr(
+    world: World, serves: list[Serve]
+) -> None:
+    serve = start_serve(world, serves)
+    hits: list[str] = []
+    world.api.state.fault = outage(2.5, hits)
+    job_id = deliver_note(serve, world)
+    wait_done(serve, world, job_id)
+    assert hits[0] == "after"
+    assert "before" in hits  # the retry met the outage at least once
+    check_delivery(serve, world, job_id)
+    assert len(world.requests("POST", "/issues/7/notes")) == 1
+    statuses = worker_log(serve, job_id)
+    assert "reported on the issue" in statuses, statuses
