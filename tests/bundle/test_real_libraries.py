@@ -144,8 +144,10 @@ def _public_functions(file: Path) -> list[str]:
 
 def _probe(pythonpath: list[Path], module: str, names: list[str], cwd: Path) -> dict[str, dict]:  # type: ignore[type-arg]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*pythonpath, CACHE / "site"]))}
+    # -S: no site-packages. An installed copy of the library (more-itertools comes with
+    # keyring's dependencies) would otherwise shadow a bundle's namespace package.
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, module, json.dumps(names), json.dumps(CASES)],
+        [sys.executable, "-S", "-c", PROBE, module, json.dumps(names), json.dumps(CASES)],
         capture_output=True, text=True, cwd=cwd, env=env, timeout=60, check=False,
     )  # fmt: skip
     if done.returncode != 0:
