@@ -98,6 +98,9 @@ class ServiceSettings(BaseModel):
         None, description="SQLAlchemy URL; default SQLite at <state_dir>/optirunner.db"
     )
     concurrency: int = Field(2, ge=1, le=64, description="jobs run at the same time")
+    worker_nice: int = Field(
+        10, ge=0, le=19, description="niceness of worker processes (webhooks answer first)"
+    )
     drain_timeout_s: float = Field(600.0, gt=0, description="SIGTERM: wait this long for jobs")
     lease_s: float = Field(60.0, gt=0, description="a claimed job returns to the queue after this")
     poll_interval_s: float = Field(1.0, gt=0, description="main loop tick")

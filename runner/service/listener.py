@@ -174,6 +174,7 @@ class Listener:
             host=svc.host,
             port=svc.port,
             lifespan="off",
+            http="auto",  # httptools when installed (a dependency): cheaper than h11
             log_config=None,
             access_log=False,
         )

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from runner import paths
 from runner.config import Settings
@@ -121,6 +122,7 @@ class Supervisor:
                 stderr=log_file,
                 start_new_session=True,  # its own process group: one kill reaches all of it
             )
+        _lower_priority(process.pid, self.settings.service.worker_nice)
         now = self.clock()
         run = _Running(job, process, now, now)
         self.running[job.id] = run
@@ -171,6 +173,29 @@ class Supervisor:
     def _signal(run: _Running, signum: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):  # already gone
             os.killpg(run.process.pid, signum)
+
+
+def _lower_priority(pid: int, nice: int) -> None:
+    """Let the listener win the CPU: a busy job must not delay webhook answers.
+
+    Set right after the spawn, before the worker has finished importing, so the job's own
+    children (tests, benchmarks) inherit it. All candidates of a job run at the same
+    niceness; on a busy host they only run slower.
+
+    A worker runs in a session of its own, and Linux's autogroup scheduling (enabled in many
+    kernels) weighs each session as one group whatever its processes' niceness: the
+    session's group gets the niceness too, or the setting would change little.
+    """
+    if nice <= 0:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError as exc:  # the worker already exited, or a platform without it
+        log.debug("worker %d: cannot set niceness %d: %s", pid, nice, exc)
+        return
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    with contextlib.suppress(OSError):  # no autogroup (kernel, cgroup) or the worker ended
+        autogroup.write_text(f"{nice}\n")
 
 
 def _message(settings: Settings, job_id: str, code: int) -> str:
