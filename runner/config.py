@@ -99,7 +99,7 @@ class ServiceSettings(BaseModel):
     )
     concurrency: int = Field(2, ge=1, le=64, description="jobs run at the same time")
     worker_nice: int = Field(
-        10, ge=0, le=19, description="niceness of worker processes (webhooks answer first)"
+        0, ge=0, le=19, description="niceness of worker processes (webhooks answer first)"
     )
     drain_timeout_s: float = Field(600.0, gt=0, description="SIGTERM: wait this long for jobs")
     lease_s: float = Field(60.0, gt=0, description="a claimed job returns to the queue after this")
