@@ -363,8 +363,7 @@ class OptimizeJob:
         env = recording.record_env(targets, out, plugins, SEED, None)
         if keep_inputs:
             env["OPTIRUNNER_RECORD_INPUTS"] = str(checkout.project / INPUTS_DIR)
-        timeout = self.settings.sandbox.test_timeout_s
-        run = self._run(with_plugin, checkout.project, env, timeout, check=False)
+        run = self._run_tests(checkout.project, with_plugin, env)
         if not run.ok:
             return run, None
         try:
@@ -508,9 +507,14 @@ class OptimizeJob:
     def python(self) -> str:
         return self.settings.python or sys.executable
 
-    def _run_tests(self, project: Path) -> CommandResult:
+    def _run_tests(
+        self, project: Path, argv: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> CommandResult:
+        """The test command (or a variant of it) under the test timeout; never raises on a
+        failing exit."""
+        argv = argv if argv is not None else self.spec.test_argv()
         return self._run(
-            self.spec.test_argv(), project, {}, self.settings.sandbox.test_timeout_s, check=False
+            argv, project, env or {}, self.settings.sandbox.test_timeout_s, check=False
         )
 
     def _run(
