@@ -35,25 +35,15 @@ class Rounds:
         return min(len(self.baseline), len(self.candidate))
 
 
-def interleave(
-    baseline: Round,
-    candidate: Round,
-    rounds: int,
-    *,
-    warmup: int = 1,
-    into: Rounds | None = None,
-    on_round: Callable[[Rounds], None] | None = None,
-) -> Rounds:
-    """Run `warmup` discarded pairs, then `rounds` pairs A B A B …; append to `into`."""
-    result = into if into is not None else Rounds()
+def interleave(baseline: Round, candidate: Round, rounds: int, *, warmup: int = 1) -> Rounds:
+    """Run `warmup` discarded pairs, then `rounds` pairs A B A B …"""
+    result = Rounds()
     for _ in range(warmup):
         baseline()
         candidate()
     for _ in range(rounds):
         result.baseline.append(baseline())
         result.candidate.append(candidate())
-        if on_round is not None:
-            on_round(result)
     return result
 
 
@@ -64,7 +54,6 @@ def adaptive(
     *,
     warmup: int = 1,
     clock: Callable[[], float] = time.monotonic,
-    on_round: Callable[[Rounds], None] | None = None,
 ) -> tuple[Rounds, StopT]:
     """Run pairs in ABBA order until `stop(rounds, elapsed_s)` returns a decision to stop.
 
@@ -86,8 +75,6 @@ def adaptive(
             a = baseline()
         result.baseline.append(a)
         result.candidate.append(b)
-        if on_round is not None:
-            on_round(result)
         decision = stop(result, clock() - started)
         if decision.stop:
             return result, decision
