@@ -205,6 +205,14 @@ app.add_typer(jobs_app, name="jobs")
 JobIdArg = Annotated[str, typer.Argument(help="The job id (see `optirunner jobs list`).")]
 
 
+def _job_action(action: str, job_id: str, config: Path | None) -> None:
+    """Run `runner.commands.jobs.<action>(job_id, config)` and exit with its code."""
+    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
+
+    handler: Callable[..., int] = getattr(command, action)
+    raise typer.Exit(_guard(lambda: handler(job_id=job_id, config=config)))
+
+
 @jobs_app.command("list")
 def jobs_list(
     state: Annotated[
@@ -227,33 +235,25 @@ def jobs_list(
 @jobs_app.command("show")
 def jobs_show(job_id: JobIdArg, config: ConfigOption = None) -> None:
     """Show one job's record (JSON) and its files."""
-    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
-
-    raise typer.Exit(_guard(lambda: command.show(job_id=job_id, config=config)))
+    _job_action("show", job_id, config)
 
 
 @jobs_app.command("logs")
 def jobs_logs(job_id: JobIdArg, config: ConfigOption = None) -> None:
     """Print the worker log of a job."""
-    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
-
-    raise typer.Exit(_guard(lambda: command.logs(job_id=job_id, config=config)))
+    _job_action("logs", job_id, config)
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: JobIdArg, config: ConfigOption = None) -> None:
     """Cancel a queued or running job."""
-    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
-
-    raise typer.Exit(_guard(lambda: command.cancel(job_id=job_id, config=config)))
+    _job_action("cancel", job_id, config)
 
 
 @jobs_app.command("replay")
 def jobs_replay(job_id: JobIdArg, config: ConfigOption = None) -> None:
     """Requeue a dead, failed, cancelled or succeeded job."""
-    from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
-
-    raise typer.Exit(_guard(lambda: command.replay(job_id=job_id, config=config)))
+    _job_action("replay", job_id, config)
 
 
 db_app = typer.Typer(help="The job database.", no_args_is_help=True)
@@ -266,6 +266,74 @@ def db_upgrade(config: ConfigOption = None) -> None:
     from runner.commands import jobs as command  # noqa: PLC0415 - keep start-up fast
 
     raise typer.Exit(_guard(lambda: command.db_upgrade(config=config)))
+
+
+traces_app = typer.Typer(
+    help="Job traces (redacted spans): list, show a timeline, flush the spool.",
+    no_args_is_help=True,
+)
+app.add_typer(traces_app, name="traces")
+
+
+@traces_app.command("list")
+def traces_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many")] = 50,
+    config: ConfigOption = None,
+) -> None:
+    """List the newest jobs' traces: start, duration, spans, errors, status."""
+    from runner.commands import traces as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(
+        _guard(lambda: command.list_traces(as_json=as_json, limit=limit, config=config))
+    )
+
+
+@traces_app.command("show")
+def traces_show(
+    job_id: JobIdArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Show a job's trace as a timeline: offset, duration, span, status, key attributes."""
+    from runner.commands import traces as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.show(job_id=job_id, as_json=as_json, config=config)))
+
+
+@traces_app.command("flush")
+def traces_flush(
+    attempts: Annotated[
+        int, typer.Option("--attempts", min=1, help="Tries per sink before giving up")
+    ] = 3,
+    config: ConfigOption = None,
+) -> None:
+    """Ship the telemetry spool to every configured sink now; exit 1 if one is unreachable."""
+    from runner.commands import traces as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.flush(attempts=attempts, config=config)))
+
+
+@app.command("icarus-receiver")
+def icarus_receiver(
+    db: Annotated[Path, typer.Option("--db", help="SQLite file the events are stored in")],
+    host: Annotated[str, typer.Option("--host", help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0: any free port)")] = 8765,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help="Accepted runner tokens, one a line [env OPTIRUNNER_ICARUS_RECEIVER_TOKENS]",
+        ),
+    ] = None,
+) -> None:
+    """Run the reference Icarus receiver (stores to SQLite, dedupes by event id)."""
+    from runner.commands import traces as command  # noqa: PLC0415 - keep start-up fast
+
+    code = _guard(
+        lambda: command.icarus_receiver(db=db, host=host, port=port, token_file=token_file)
+    )
+    raise typer.Exit(code)
 
 
 @app.command()
