@@ -440,7 +440,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(f"{s:g}" for s in SPEEDUPS),
         help="comma-separated true speedups measured by wall time (A/A is always measured)",
     )
-    p.add_argument("--budget-s", type=float, default=15.0, help="MeasureSettings.budget_s")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=MeasureSettings().budget_s,
+        help="MeasureSettings.budget_s (default: the runner's default)",
+    )
     p.add_argument("--seed", type=int, default=20261203)
     p.add_argument("--out", type=Path, default=None, help="results JSON")
     p.add_argument("--summarize", type=Path, default=None, help="print tables of a JSON; exit")
