@@ -8,24 +8,36 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
 from fastapi import FastAPI, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
+from runner import __version__
 from runner.config import ServiceSettings
 from runner.service.metrics import CONTENT_TYPE, Metrics
 from runner.store import db
 from runner.store.models import JobState
 from runner.store.queue import JobStore
+from runner.webhooks.contract import (
+    GITLAB_REQUEST,
+    JIRA_REQUEST,
+    WEBHOOK_RESPONSES,
+    ApiError,
+    Health,
+    JobList,
+    JobRecord,
+    Readiness,
+)
 from runner.webhooks.decision import Decision, Ignored
 from runner.webhooks.receive import FORGES, receive
 from runner.webhooks.verify import Rejected
 
 log = logging.getLogger("optirunner.webhooks")
+REASON_CHARS = 300
 
 
 @dataclass
@@ -41,42 +53,79 @@ class AppState:
 
 def create_app(state: AppState) -> FastAPI:
     """The ASGI application for one listener."""
-    app = FastAPI(title="optirunner", docs_url=None, redoc_url=None)
+    app = FastAPI(title="optirunner", version=__version__, docs_url=None, redoc_url=None)
 
-    @app.post("/webhooks/{forge}")
-    async def webhook(forge: str, request: Request) -> Response:
-        return await _webhook(state, forge, request)
+    for forge, request_doc in (("gitlab", GITLAB_REQUEST), ("jira", JIRA_REQUEST)):
+        app.add_api_route(
+            f"/webhooks/{forge}",
+            _webhook_route(state, forge),
+            methods=["POST"],
+            name=f"{forge}_webhook",
+            summary=f"Receive a {'GitLab' if forge == 'gitlab' else 'Jira'} webhook delivery",
+            status_code=202,
+            responses=WEBHOOK_RESPONSES,
+            openapi_extra=request_doc,
+        )
 
-    @app.get("/healthz")
+    @app.post("/webhooks/{forge}", include_in_schema=False)
+    async def unknown_webhook(forge: str, request: Request) -> Response:
+        return await _webhook(state, forge, request)  # 404, counted as forge "unknown"
+
+    @app.get("/healthz", response_model=Health)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
     async def readyz() -> Response:
         checks = await anyio.to_thread.run_sync(_readiness, state)
         status = 200 if all(checks.values()) else 503
         return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         body = await anyio.to_thread.run_sync(state.metrics.render)
         return Response(body, media_type=CONTENT_TYPE)
 
-    @app.get("/api/jobs")
+    @app.get(
+        "/api/jobs",
+        responses={
+            200: {"model": JobList},
+            400: {"model": ApiError, "description": "Unknown state"},
+            503: {"model": ApiError, "description": "The job store is unavailable"},
+        },
+    )
     async def list_jobs(
-        wanted: Annotated[str | None, Query(alias="state")] = None, limit: int = 100
+        wanted: Annotated[
+            str | None,
+            Query(
+                alias="state",
+                description="Only jobs in this state",
+                json_schema_extra={"enum": [s.value for s in JobState]},
+            ),
+        ] = None,
+        limit: Annotated[int, Query(description="At most this many, clamped to 1..1000")] = 100,
     ) -> Response:
         return await _list_jobs(state, wanted, limit)
 
-    @app.get("/api/jobs/{job_id}")
+    @app.get(
+        "/api/jobs/{job_id}",
+        responses={
+            200: {"model": JobRecord},
+            404: {"model": ApiError, "description": "No such job"},
+            503: {"model": ApiError, "description": "The job store is unavailable"},
+        },
+    )
     async def show_job(job_id: str) -> Response:
-        try:
-            job = await anyio.to_thread.run_sync(state.store.get, job_id)
-        except db.StoreError:
-            return JSONResponse({"error": f"no job {job_id!r}"}, status_code=404)
-        return JSONResponse(job.to_dict())
+        return await _show_job(state, job_id)
 
     return app
+
+
+def _webhook_route(state: AppState, forge: str) -> Callable[[Request], Awaitable[Response]]:
+    async def webhook(request: Request) -> Response:
+        return await _webhook(state, forge, request)
+
+    return webhook
 
 
 async def _webhook(state: AppState, forge: str, request: Request) -> Response:
@@ -87,12 +136,13 @@ async def _webhook(state: AppState, forge: str, request: Request) -> Response:
         decision = receive(forge, state.settings, dict(request.headers), body, state.clock())
         response = await _act(state, forge, decision)
     except Rejected as exc:
-        log.info("webhook %s rejected (%d): %s", forge, exc.status, exc.reason)
+        reason = _short(exc.reason)
+        log.info("webhook %s rejected (%d): %s", label, exc.status, reason)
         state.metrics.webhooks.labels(label, f"rejected_{exc.status}").inc()
-        response = JSONResponse({"status": "rejected", "reason": exc.reason}, exc.status)
+        response = JSONResponse({"status": "rejected", "reason": reason}, exc.status)
     except db.StoreError as exc:
         # 503 makes GitLab and Jira deliver again later: nothing is lost.
-        log.warning("webhook %s not queued: %s", forge, exc)
+        log.warning("webhook %s not queued: %s", label, exc)
         state.metrics.webhooks.labels(label, "error").inc()
         response = JSONResponse({"status": "error", "reason": "job store unavailable"}, 503)
     state.metrics.webhook_seconds.labels(label).observe(time.perf_counter() - started)
@@ -102,9 +152,10 @@ async def _webhook(state: AppState, forge: str, request: Request) -> Response:
 async def _act(state: AppState, forge: str, decision: Decision) -> Response:
     if isinstance(decision, Ignored):
         result = "invalid_spec" if decision.invalid_spec else "ignored"
-        log.info("webhook %s %s: %s", forge, result, decision.reason)
+        reason = _short(decision.reason)
+        log.info("webhook %s %s: %s", forge, result, reason)
         state.metrics.webhooks.labels(forge, result).inc()
-        return JSONResponse({"status": "ignored", "reason": decision.reason})
+        return JSONResponse({"status": "ignored", "reason": reason})
     queued = await anyio.to_thread.run_sync(
         lambda: state.store.enqueue(
             decision.dedupe_key, decision.spec, decision.source.to_dict(), decision.delivery_id
@@ -121,8 +172,11 @@ async def _act(state: AppState, forge: str, decision: Decision) -> Response:
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refusing (413) as soon as it is known to be too large."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise Rejected(413, f"body of {declared} bytes exceeds the limit of {limit}")
+    # ASCII digits only: "²".isdigit() holds, and int() refuses more than 4300 digits.
+    if declared.isascii() and declared.isdigit():
+        digits = declared.lstrip("0") or "0"
+        if len(digits) > 19 or int(digits) > limit:
+            raise Rejected(413, f"body of {digits[:20]} bytes exceeds the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -131,6 +185,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise Rejected(413, f"body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _short(text: str, limit: int = REASON_CHARS) -> str:
+    """A reason fit for an answer and a log line: reasons quote what the sender wrote."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _readiness(state: AppState) -> dict[str, bool]:
@@ -145,10 +204,38 @@ def _readiness(state: AppState) -> dict[str, bool]:
 
 
 async def _list_jobs(state: AppState, wanted: str | None, limit: int) -> Response:
+    which: JobState | None = None
+    if wanted is not None:  # `?state=` too: an empty state is no state
+        try:
+            which = JobState(wanted)
+        except ValueError:
+            return JSONResponse({"error": f"unknown state {_short(wanted)!r}"}, status_code=400)
     try:
-        which = JobState(wanted) if wanted else None
-    except ValueError:
-        return JSONResponse({"error": f"unknown state {wanted!r}"}, status_code=400)
-    jobs = await anyio.to_thread.run_sync(lambda: state.store.list(which, max(1, min(limit, 1000))))
+        jobs = await anyio.to_thread.run_sync(
+            lambda: state.store.list(which, max(1, min(limit, 1000)))
+        )
+    except db.StoreError as exc:
+        log.warning("job API: %s", exc)
+        return JSONResponse({"error": "job store unavailable"}, status_code=503)
     payload: dict[str, Any] = {"jobs": [job.to_dict() for job in jobs]}
     return JSONResponse(payload)
+
+
+async def _show_job(state: AppState, job_id: str) -> Response:
+    try:
+        job = await anyio.to_thread.run_sync(state.store.get, job_id)
+    except db.StoreError as exc:
+        # The store says "no job" and "unreachable" with one error: ask the database which.
+        if not await anyio.to_thread.run_sync(_answers, state):
+            log.warning("job API: %s", exc)
+            return JSONResponse({"error": "job store unavailable"}, status_code=503)
+        return JSONResponse({"error": f"no job {_short(job_id)!r}"}, status_code=404)
+    return JSONResponse(job.to_dict())
+
+
+def _answers(state: AppState) -> bool:
+    try:
+        db.ping(state.store.engine)
+    except db.StoreError:
+        return False
+    return True

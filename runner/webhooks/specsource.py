@@ -66,9 +66,12 @@ def parse_command(args: str) -> dict[str, Any]:
     return validate(spec, "the command")
 
 
-def fenced_block(description: str | None) -> dict[str, Any]:
-    """The TOML of the first ```optirunner (or Jira {code:optirunner}) block, validated."""
-    if not description:
+def fenced_block(description: object) -> dict[str, Any]:
+    """The TOML of the first ```optirunner (or Jira {code:optirunner}) block, validated.
+
+    A description that is not text (null, or Jira's rich-text document) holds no block.
+    """
+    if not description or not isinstance(description, str):
         return {}
     match = _FENCE.search(description) or _JIRA_CODE.search(description)
     if match is None:
@@ -111,7 +114,7 @@ def _targets(value: Any, where: str) -> list[str]:
 def _max_candidates(value: Any, where: str) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: TOML's inf
         raise SpecError(f"{where}: max_candidates must be an integer, not {value!r}") from None
     if isinstance(value, bool) or not 1 <= number <= MAX_CANDIDATES:
         raise SpecError(f"{where}: max_candidates must be between 1 and {MAX_CANDIDATES}")

@@ -11,11 +11,15 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 TOLERANCE_S = 300.0
+MAX_DEPTH = 64  # deepest JSON nesting accepted; real GitLab and Jira events stay under 20
+# Only a `\uD800`-`\uDFFF` escape can put a surrogate into the decoded text (UTF-8 cannot).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,12 @@ def check_content_type(headers: Mapping[str, str]) -> None:
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
-    """400 unless the body is UTF-8 text holding one JSON object."""
+    """400 unless the body is UTF-8 text holding one JSON object the rest can handle.
+
+    Everything that reads a payload may assume: valid Unicode (no lone surrogates, which no
+    database or log accepts), nesting at most `MAX_DEPTH` deep (so `str()` of any part of it
+    cannot recurse too far), numbers Python can convert.
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -58,9 +67,36 @@ def parse_json(body: bytes) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise Rejected(400, f"body is not valid JSON: {exc.msg} at {exc.pos}") from None
+    except RecursionError:
+        raise Rejected(400, f"body is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        raise Rejected(400, "body holds a number too large to read") from None
     if not isinstance(data, dict):
         raise Rejected(400, "body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(text) and not _valid_unicode(data):
+        raise Rejected(400, "body holds a lone surrogate escape (not valid Unicode)")
+    if text.count("{") + text.count("[") > MAX_DEPTH and _too_deep(data):
+        raise Rejected(400, f"body is nested more than {MAX_DEPTH} levels deep")
     return data
+
+
+def _valid_unicode(data: dict[str, Any]) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _too_deep(data: dict[str, Any]) -> bool:
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return False
 
 
 def check_token(presented: str | None, expected: str) -> None:
@@ -112,7 +148,8 @@ def check_standard_signature(
     except ValueError:
         raise Rejected(401, "webhook-timestamp is not an integer") from None
     # A replayed capture is refused once it is older (or newer) than the tolerance.
-    if abs(now - sent) > tolerance:
+    # (An int beyond 2**53 is past any tolerance; `now - sent` would overflow a float.)
+    if abs(sent) > 2**53 or abs(now - sent) > tolerance:
         raise Rejected(401, "webhook-timestamp is outside the tolerance")
     expected = standard_signature(standard_key(secret), msg_id, timestamp, body)
     # Several space-separated signatures allow key rotation; any valid v1 one is enough.

@@ -7,14 +7,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import uvicorn
+from starlette.requests import Request
 
 from runner.service.metrics import Metrics
 from runner.store.db import make_engine, upgrade
 from runner.store.queue import JobStore
-from runner.webhooks.app import AppState, create_app
+from runner.webhooks.app import REASON_CHARS, AppState, _read_body, create_app
+from runner.webhooks.verify import Rejected
 
 from .conftest import hook_settings, load_delivery
 
@@ -142,3 +145,60 @@ def test_job_api_errors(server: Running) -> None:
     assert httpx.get(f"{server.base_url}/api/jobs/nope").status_code == 404
     assert httpx.get(f"{server.base_url}/api/jobs?state=bogus").status_code == 400
     assert httpx.get(f"{server.base_url}/api/jobs?state=queued").json() == {"jobs": []}
+
+
+# -- found by tests/webhooks/test_openapi_fuzz.py ---------------------------------------------
+def broken_store(tmp_path: Path) -> JobStore:
+    """A store whose database cannot be opened: its folder became a file."""
+    folder = tmp_path / "gone"
+    engine = make_engine(f"sqlite:///{folder / 'optirunner.db'}")
+    folder.rmdir()
+    folder.write_text("not a folder")
+    return JobStore(engine)
+
+
+def test_job_api_says_503_when_the_store_is_down(server: Running, tmp_path: Path) -> None:
+    # Listing raised StoreError (500); showing said 404 "no job" for any id.
+    server.state.store = broken_store(tmp_path)
+    for path in ("/api/jobs", "/api/jobs/20260101-000000-0000000000"):
+        response = httpx.get(f"{server.base_url}{path}")
+        assert response.status_code == 503, path
+        assert response.json() == {"error": "job store unavailable"}
+
+
+def test_empty_state_filter_is_400(server: Running) -> None:
+    response = httpx.get(f"{server.base_url}/api/jobs?state=")
+    assert response.status_code == 400
+    assert response.json() == {"error": "unknown state ''"}
+
+
+def test_reasons_quoting_the_sender_are_short(server: Running) -> None:
+    headers, body = load_delivery("gitlab", "note_issue_optimize_command")
+    body = body.replace(b"/optimize src/", b"/optimize --" + b"x" * 5000 + b" src/")
+    answer = httpx.post(f"{server.base_url}/webhooks/gitlab", content=body, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json()["reason"].startswith("no job: unknown option '--xxx")
+    assert len(answer.json()["reason"]) == REASON_CHARS
+
+
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    [("²", None), ("9" * 5000, 413), ("1" + "0" * 19, 413), ("2", None), ("0" * 30 + "2", None)],
+    ids=["superscript-digit", "5000-digits", "20-digits", "plain", "leading-zeros"],
+)
+def test_odd_content_length_is_not_a_500(declared: str, status: int | None) -> None:
+    # "²".isdigit() holds and int("²") raised ValueError; int() refuses 5000 digits.
+    async def read() -> bytes:
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        headers = [(b"content-length", declared.encode("latin-1"))]
+        request = Request({"type": "http", "method": "POST", "headers": headers}, receive)
+        return await _read_body(request, 1 << 20)
+
+    if status is None:
+        assert anyio.run(read) == b"{}"
+    else:
+        with pytest.raises(Rejected) as info:
+            anyio.run(read)
+        assert info.value.status == status

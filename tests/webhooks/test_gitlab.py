@@ -140,3 +140,12 @@ def test_unknown_event_is_ignored(settings: ServiceSettings) -> None:
     decision = gitlab.decide(settings, {}, {"object_kind": "pipeline", "user": {}})
     assert isinstance(decision, Ignored)
     assert "pipeline" in decision.reason
+
+
+def test_block_with_infinite_max_candidates_makes_no_job(settings: ServiceSettings) -> None:
+    # Found by the fuzz test (was a 500): int(inf) raised OverflowError.
+    headers, data = payload("issue_open")
+    data["object_attributes"]["description"] = "```optirunner\nmax_candidates = inf\n```"
+    decision = gitlab.decide(settings, headers, data)
+    assert isinstance(decision, Ignored)
+    assert decision.invalid_spec

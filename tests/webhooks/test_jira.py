@@ -117,3 +117,12 @@ def test_created_without_delivery_header_keys_on_the_issue(settings: ServiceSett
     decision = jira.decide(settings, headers, data)
     assert isinstance(decision, JobRequest)
     assert decision.dedupe_key == "jira:https://acme.atlassian.net:jira:issue_created:10042"
+
+
+def test_rich_text_description_holds_no_block(settings: ServiceSettings) -> None:
+    # Found by the schemathesis/mutation fuzz (was a 500): Jira can send a document object.
+    headers, data = payload("cloud_issue_created")
+    data["issue"]["fields"]["description"] = {"type": "doc", "version": 1, "content": []}
+    decision = jira.decide(settings, headers, data)
+    assert isinstance(decision, JobRequest)
+    assert decision.spec == {}

@@ -54,3 +54,16 @@ def test_block_single_target_string_and_tolerance() -> None:
 def test_merge_layers_earlier_wins() -> None:
     merged = specsource.merge_layers({"a": 1}, {"a": 2, "b": 2}, {"b": 3, "c": 3})
     assert merged == {"a": 1, "b": 2, "c": 3}
+
+
+# -- found by tests/webhooks/test_openapi_fuzz.py: each was a 500 ----------------------------
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e999", "nan"])
+def test_block_max_candidates_infinite_is_a_spec_error(value: str) -> None:
+    with pytest.raises(SpecError, match="max_candidates"):  # int(inf) raised OverflowError
+        specsource.fenced_block(f"```optirunner\nmax_candidates = {value}\n```")
+
+
+@pytest.mark.parametrize("description", [True, 3, ["```optirunner"], {"type": "doc"}])
+def test_block_in_a_description_that_is_not_text_is_none(description: object) -> None:
+    # e.g. Jira's rich-text (ADF) document; re.search() raised TypeError.
+    assert specsource.fenced_block(description) == {}

@@ -156,3 +156,41 @@ def test_gitlab_with_signing_key_requires_the_signature() -> None:
     assert status_of("gitlab", headers, body, settings) == 401
     headers.update(signed_headers(body, int(NOW)))
     receive("gitlab", settings, headers, body, NOW)
+
+
+# -- found by tests/webhooks/test_openapi_fuzz.py: each was a 500 ----------------------------
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"id": ' + b"9" * 5000 + b"}", "number too large"),  # int() refuses > 4300 digits
+        (b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested"),  # RecursionError
+        (b'{"a": ' + b"[" * 70 + b"]" * 70 + b"}", "nested"),  # parses, too deep to handle
+        (b'{"id": "\\ud800"}', "surrogate"),  # no database or log takes it
+        (b'{"a": "x\\uDFFF"}', "surrogate"),
+    ],
+    ids=["huge-int", "deep-recursion", "deep", "lone-surrogate", "lone-low-surrogate"],
+)
+def test_parse_json_refuses_what_the_rest_cannot_handle(body: bytes, reason: str) -> None:
+    with pytest.raises(Rejected, match=reason) as info:
+        parse_json(body)
+    assert info.value.status == 400
+
+
+def test_parse_json_keeps_surrogate_pairs_and_moderate_nesting() -> None:
+    # A pair is one character; an escaped backslash before "ud8" is no escape at all.
+    assert parse_json(b'{"e": "\\ud83d\\ude00", "path": "C:\\\\ud800"}') == {
+        "e": "\U0001f600",
+        "path": "C:\\ud800",
+    }
+    nested = parse_json(b'{"a": ' + b"[" * 60 + b"1" + b"]" * 60 + b"}")["a"]
+    for _ in range(59):
+        nested = nested[0]
+    assert nested == [1]
+
+
+def test_huge_standard_timestamp_is_401_not_an_overflow() -> None:
+    body = b"{}"
+    headers = signed_headers(body, 10**400)  # `now - sent` overflowed a float
+    with pytest.raises(Rejected, match="tolerance") as info:
+        check_standard_signature(headers, body, KEY, NOW)
+    assert info.value.status == 401
