@@ -247,6 +247,8 @@ class AgentLoop:
                 span.set(**{"optirunner.retry_wait_s": round(attempts.waited_s, 3)})
         cost = self.ledger.charge(completion)
         span.set(**_usage_attributes(completion, cost))
+        # Content: kept redacted, hashed or dropped per telemetry.content (policy.py).
+        span.set(**{"optirunner.completion": completion.text})
         return completion
 
     def _failed_turn(self, request: Request, number: int, span: Span, exc: AgentError) -> None:

@@ -22,13 +22,17 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from runner.errors import TelemetryAuthError
+from runner.errors import OptirunnerError, TelemetryAuthError
 from runner.telemetry.spool import Spool, Spooled
 
 log = logging.getLogger("optirunner.telemetry.icarus")
 
 PROTOCOL_VERSION = 1
 SINK_NAME = "icarus"
+
+
+class TelemetryUnreachable(OptirunnerError):
+    """A telemetry sink (Icarus, OTLP collector) could not be reached."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,17 @@ class IcarusShipper:
         self._seq = 0
         spool.register(sink)
 
-    async def run(self, stop: asyncio.Event | None = None, *, drain: bool = False) -> None:
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        drain: bool = False,
+        max_failures: int | None = None,
+    ) -> None:
         """Ship until `stop` is set (or, with `drain`, until the spool is empty).
 
-        Raises `TelemetryAuthError` when the receiver refuses the token (no retry).
+        Raises `TelemetryAuthError` when the receiver refuses the token (no retry); with
+        `max_failures`, `TelemetryUnreachable` after that many failed connections in a row.
         """
         stop = stop or asyncio.Event()
         attempt = 0
@@ -110,6 +121,11 @@ class IcarusShipper:
                 log.warning("Icarus receiver answered HTTP %d", exc.response.status_code)
             except (OSError, ConnectionClosed, TimeoutError) as exc:
                 log.warning("Icarus connection lost (%s); retrying", type(exc).__name__)
+                if max_failures is not None and attempt + 1 >= max_failures:
+                    raise TelemetryUnreachable(
+                        f"Icarus receiver {self.config.url} unreachable "
+                        f"({type(exc).__name__}: {exc})"
+                    ) from None
             self.reconnects += 1
             delay = backoff_delay(attempt, self.config.backoff_initial_s, self.config.backoff_max_s)
             attempt += 1

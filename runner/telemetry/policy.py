@@ -38,7 +38,16 @@ CONTENT_KEYS = frozenset(
     }
 )
 CONTENT_SUFFIXES = tuple(f".{key}" for key in CONTENT_KEYS if "." not in key)
-STRUCTURAL = ("job_id", "span_id", "parent_id", "start", "end", "status", "event_id")
+STRUCTURAL = (
+    "job_id",
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "start",
+    "end",
+    "status",
+    "event_id",
+)
 
 
 def is_content(key: str) -> bool:
@@ -71,11 +80,21 @@ class EventRedactor:
         for key, value in event.items():
             if key == "attributes":
                 out[key] = self.attributes(value)
+            elif key == "events":
+                out[key] = [self.span_event(item) for item in value]
             elif key in STRUCTURAL:
                 out[key] = value
             else:
                 out[key] = self.redactor.redact_value(value, key)
         return out
+
+    def span_event(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A span event (name, time, attributes): redacted like the span itself."""
+        return {
+            "name": self.redactor.redact_value(item.get("name", "")),
+            "time": item.get("time"),
+            "attributes": self.attributes(item.get("attributes") or {}),
+        }
 
     def attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """Redact attributes; apply the content policy to content attributes."""

@@ -1,15 +1,24 @@
 """A minimal Icarus receiver: authenticates, acknowledges batches, dedupes by event id.
 
-In memory; used by the tests and the streaming benchmark, and a starting point for a
-client hosting its own receiver. Protocol: docs/telemetry.md.
+In memory by default (tests, the streaming benchmark); with a `ReceiverDB` it stores
+events in SQLite (`synchronous=FULL`, `event_id` as primary key) and acknowledges a batch
+only after its transaction is committed, so a receiver killed and restarted loses nothing
+it acknowledged and stores a redelivered event once. `serve_forever` runs it as a
+process (`optirunner icarus-receiver`). Protocol: docs/icarus-protocol.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -18,6 +27,65 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 PROTOCOL_VERSION = 1
+
+
+class ReceiverDB:
+    """The receiver's SQLite store: one row per event id, duplicates ignored and counted."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout = 30000")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, job_id TEXT, "
+            "name TEXT, received REAL NOT NULL, payload TEXT NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS events_job ON events(job_id);"
+            "CREATE TABLE IF NOT EXISTS counters (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
+            "INSERT OR IGNORE INTO counters VALUES ('duplicates', 0), ('batches', 0);"
+        )
+
+    def store(self, events: list[dict[str, Any]]) -> int:
+        """Store a batch in one committed transaction; return how many were duplicates."""
+        now = time.time()
+        rows = [
+            (
+                str(e.get("event_id")),
+                str(e.get("job_id")),
+                str(e.get("name")),
+                now,
+                json.dumps(e, sort_keys=True, default=str),
+            )
+            for e in events
+        ]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            before = self._db.total_changes
+            self._db.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?)", rows)
+            duplicates = len(rows) - (self._db.total_changes - before)
+            self._db.execute("UPDATE counters SET v = v + ? WHERE k = 'duplicates'", (duplicates,))
+            self._db.execute("UPDATE counters SET v = v + 1 WHERE k = 'batches'")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return duplicates
+
+    def count(self) -> int:
+        """Events stored."""
+        return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def duplicates(self) -> int:
+        """Redelivered events that were ignored."""
+        row = self._db.execute("SELECT v FROM counters WHERE k = 'duplicates'").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._db.close()
 
 
 @dataclass
@@ -31,6 +99,8 @@ class ReceiverState:
     # Test hook: called with the batch id before acking; return False to drop the
     # connection instead of acknowledging (the events are stored first).
     before_ack: Callable[[str], bool] | None = None
+    # Durable storage; None keeps the events in `events` (memory).
+    db: ReceiverDB | None = None
 
 
 def _authorized(state: ReceiverState, request: Request) -> bool:
@@ -38,7 +108,10 @@ def _authorized(state: ReceiverState, request: Request) -> bool:
     return header.startswith("Bearer ") and header[len("Bearer ") :] in state.tokens
 
 
-def _store(state: ReceiverState, events: list[dict[str, Any]]) -> None:
+async def _store(state: ReceiverState, events: list[dict[str, Any]]) -> None:
+    if state.db is not None:
+        state.duplicates += await asyncio.to_thread(state.db.store, events)
+        return
     for event in events:
         key = str(event.get("event_id"))
         if key in state.events:
@@ -59,7 +132,7 @@ async def _session(state: ReceiverState, ws: ServerConnection) -> None:
             continue
         bid = str(frame["batch_id"])
         state.batches_seen.append(bid)
-        _store(state, frame["events"])
+        await _store(state, frame["events"])
         if state.before_ack is not None and not state.before_ack(bid):
             await ws.close(1011, "dropped before ack (test)")
             return
@@ -82,3 +155,28 @@ async def start_receiver(state: ReceiverState, host: str = "127.0.0.1", port: in
             return
 
     return await serve(handler, host, port, process_request=check_auth, max_size=64 << 20)
+
+
+async def serve_forever(
+    db_path: Path,
+    tokens: frozenset[str],
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Run a durable receiver until SIGTERM or SIGINT; `ready(port)` once listening."""
+    db = ReceiverDB(db_path)
+    state = ReceiverState(tokens, db=db)
+    server = await start_receiver(state, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if ready is not None:
+        ready(int(server.sockets[0].getsockname()[1]))
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        await server.wait_closed()
+        db.close()

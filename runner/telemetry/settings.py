@@ -24,8 +24,32 @@ class IcarusSettings(BaseModel):
     ca_file: str | None = Field(None, description="CA bundle for wss:// (default: system CAs)")
 
 
+class OtlpSettings(BaseModel):
+    """Shipping of spooled spans to an OpenTelemetry collector over OTLP/HTTP (protobuf)."""
+
+    endpoint: str | None = Field(
+        None, description="full URL, e.g. https://collector:4318/v1/traces; unset: not sent"
+    )
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="HTTP headers sent with each request (secrets)"
+    )
+    batch_size: int = Field(500, ge=1, le=10_000, description="spans per request")
+    timeout_s: float = Field(10.0, gt=0, description="per request, retries included")
+    backoff_initial_s: float = Field(0.5, gt=0, description="first retry delay")
+    backoff_max_s: float = Field(60.0, gt=0, description="longest retry delay")
+    ca_file: str | None = Field(None, description="CA bundle for https:// (default: system CAs)")
+
+
+class SentrySettings(BaseModel):
+    """The runner's own errors to Sentry (or a compatible ingest), redacted first."""
+
+    dsn: SecretStr | None = Field(None, description="Sentry DSN; unset: Sentry is not loaded")
+    environment: str | None = Field(None, description="Sentry environment name")
+    sample_rate: float = Field(1.0, ge=0, le=1, description="share of errors sent")
+
+
 class TelemetrySettings(BaseModel):
-    """Tracing, redaction, the spool and the Icarus sink."""
+    """Tracing, redaction, the spool and the remote sinks (Icarus, OTLP), Sentry."""
 
     enabled: bool = Field(True, description="record spans (events.jsonl, spool)")
     content: ContentPolicy = Field(
@@ -40,3 +64,5 @@ class TelemetrySettings(BaseModel):
         7 * 86400.0, gt=0, description="unsent events older than this are deleted"
     )
     icarus: IcarusSettings = Field(default_factory=IcarusSettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
+    sentry: SentrySettings = Field(default_factory=SentrySettings)

@@ -1,7 +1,9 @@
-"""Wiring: build a job's tracer (redactor before every sink) and the Icarus shipper."""
+"""Wiring: a job's tracer (redactor before every sink), the shippers (Icarus, OTLP), Sentry."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -10,15 +12,21 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, SecretStr
 
+from runner.errors import OptirunnerError
 from runner.telemetry.icarus import IcarusConfig, IcarusShipper
+from runner.telemetry.otlp import OtlpConfig, OtlpShipper
 from runner.telemetry.policy import EventRedactor
 from runner.telemetry.redact import Redactor
+from runner.telemetry.sentry import init_sentry
 from runner.telemetry.settings import TelemetrySettings
 from runner.telemetry.spool import Spool
 from runner.telemetry.tracing import JsonlSink, Sink, Tracer
 
 if TYPE_CHECKING:
     from runner.config import Settings
+
+log = logging.getLogger("optirunner.telemetry")
+Shipper = IcarusShipper | OtlpShipper
 
 
 def spool_path(state_dir: Path) -> Path:
@@ -36,6 +44,21 @@ def open_spool(settings: TelemetrySettings, state_dir: Path) -> Spool:
     )
 
 
+def remote_sinks(settings: TelemetrySettings) -> list[str]:
+    """The remote sinks configured (each reads the spool with its own cursor)."""
+    names = []
+    if settings.icarus.url:
+        names.append("icarus")
+    if settings.otlp.endpoint:
+        names.append("otlp")
+    return names
+
+
+def uses_spool(settings: TelemetrySettings) -> bool:
+    """Whether jobs append their events to the spool: a remote sink is configured."""
+    return settings.enabled and settings.spool and bool(remote_sinks(settings))
+
+
 def build_redactor(settings: TelemetrySettings, known_secrets: Iterable[str]) -> EventRedactor:
     """The event processor: redaction rules, known secrets, PII opt-in, content policy."""
     return EventRedactor(Redactor(known_secrets, pii=settings.pii), settings.content)
@@ -48,14 +71,14 @@ def build_tracer(
 
     `known_secrets`: every secret value the runner knows (its own tokens, the values of
     the environment passed to sandboxes); values shorter than 6 characters are ignored.
-    The spool is used only when an Icarus URL is configured. Call `tracer.close()`
-    at the end of the job.
+    The spool is used only when a remote sink (Icarus, OTLP) is configured. Call
+    `tracer.close()` at the end of the job.
     """
     telemetry = settings.telemetry
     if not telemetry.enabled:
         return Tracer(job_id, [])
     sinks: list[Sink] = [JsonlSink(job_dir / "events.jsonl")]
-    if telemetry.spool and telemetry.icarus.url:
+    if uses_spool(telemetry):
         sinks.append(open_spool(telemetry, settings.state_dir))
     return Tracer(job_id, sinks, processor=build_redactor(telemetry, known_secrets))
 
@@ -77,12 +100,82 @@ def icarus_config(settings: TelemetrySettings) -> IcarusConfig | None:
     )
 
 
-def build_shipper(settings: Settings) -> IcarusShipper | None:
-    """The Icarus shipper for this runner (None when telemetry.icarus.url is unset)."""
-    config = icarus_config(settings.telemetry)
-    if config is None:
+def otlp_config(settings: TelemetrySettings) -> OtlpConfig | None:
+    """The OTLP shipper's configuration, or None when no collector is configured."""
+    otlp = settings.otlp
+    if not otlp.endpoint:
         return None
-    return IcarusShipper(open_spool(settings.telemetry, settings.state_dir), config)
+    return OtlpConfig(
+        endpoint=otlp.endpoint,
+        headers={k: v.get_secret_value() for k, v in otlp.headers.items()},
+        runner_id=settings.icarus.runner_id or socket.gethostname(),
+        batch_size=otlp.batch_size,
+        timeout_s=otlp.timeout_s,
+        backoff_initial_s=otlp.backoff_initial_s,
+        backoff_max_s=otlp.backoff_max_s,
+        ca_file=otlp.ca_file,
+    )
+
+
+class Shippers:
+    """Every configured remote sink, each with its own spool cursor, run side by side."""
+
+    def __init__(self, spool: Spool, shippers: list[Shipper]) -> None:
+        self.spool = spool
+        self.shippers = shippers
+        self.errors: dict[str, OptirunnerError] = {}
+
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        drain: bool = False,
+        max_failures: int | None = None,
+    ) -> None:
+        """Run every shipper until `stop` (or drained). A sink that fails for good (a
+        refused token; with `max_failures`, an unreachable one) is logged and recorded
+        in `errors` without stopping the others; with `drain`, the first error is raised
+        once every shipper has finished."""
+
+        self.errors = {}
+
+        async def one(shipper: Shipper) -> None:
+            try:
+                await shipper.run(stop, drain=drain, max_failures=max_failures)
+            except OptirunnerError as exc:
+                self.errors[shipper.sink] = exc
+                log.error("telemetry sink %s: %s", shipper.sink, exc)  # noqa: TRY400 - known error
+
+        await asyncio.gather(*(one(shipper) for shipper in self.shippers))
+        if drain and self.errors:
+            raise next(iter(self.errors.values()))
+
+    def close(self) -> None:
+        for shipper in self.shippers:
+            if isinstance(shipper, OtlpShipper):
+                shipper.close()
+        self.spool.close()
+
+
+def build_shipper(settings: Settings) -> Shippers | None:
+    """The shippers of this runner's remote sinks (None when none is configured).
+
+    Also starts Sentry when a DSN is set (the service calls this at start-up). Cursors
+    of sinks no longer configured are removed, so they do not hold events back.
+    """
+    init_sentry(settings)
+    telemetry = settings.telemetry
+    icarus, otlp = icarus_config(telemetry), otlp_config(telemetry)
+    if icarus is None and otlp is None:
+        return None
+    spool = open_spool(telemetry, settings.state_dir)
+    spool.keep_cursors(remote_sinks(telemetry))
+    shippers: list[Shipper] = []
+    if icarus is not None:
+        shippers.append(IcarusShipper(spool, icarus))
+    if otlp is not None:
+        shippers.append(OtlpShipper(spool, otlp))
+    return Shippers(spool, shippers)
 
 
 def settings_secrets(model: BaseModel) -> list[str]:
@@ -94,6 +187,8 @@ def settings_secrets(model: BaseModel) -> list[str]:
             found.append(value.get_secret_value())
         elif isinstance(value, BaseModel):
             found.extend(settings_secrets(value))
+        elif isinstance(value, dict):
+            found.extend(v.get_secret_value() for v in value.values() if isinstance(v, SecretStr))
     return found
 
 
@@ -105,10 +200,12 @@ def job_tracer(
     clock: Callable[[], float] = time.time,
 ) -> Tracer:
     """The tracer of `optimize` jobs: events.jsonl always (the job directory's contract),
-    the spool too when Icarus is configured; everything redacted first."""
+    the spool too when a remote sink is configured; everything redacted first. Starts
+    Sentry when a DSN is set (every job goes through here)."""
     telemetry = settings.telemetry
-    sinks: list[Sink] = [JsonlSink(events_file)]
-    if telemetry.enabled and telemetry.spool and telemetry.icarus.url:
-        sinks.append(open_spool(telemetry, settings.state_dir))
     secrets = [*settings_secrets(settings), *known_secrets]
+    init_sentry(settings, known_secrets)
+    sinks: list[Sink] = [JsonlSink(events_file)]
+    if uses_spool(telemetry):
+        sinks.append(open_spool(telemetry, settings.state_dir))
     return Tracer(job_id, sinks, clock, processor=build_redactor(telemetry, secrets))

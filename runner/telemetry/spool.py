@@ -185,6 +185,23 @@ class Spool:
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO cursors VALUES (?, 0)", (sink,))
 
+    def keep_cursors(self, sinks: Iterable[str]) -> None:
+        """Remove the cursors of sinks not in `sinks` (no longer configured), so that
+        they do not keep events in the spool; then delete what every remaining sink
+        acknowledged."""
+        names = sorted(set(sinks))
+        marks = ",".join("?" * len(names))
+        with self._transaction() as db:
+            db.execute(f"DELETE FROM cursors WHERE sink NOT IN ({marks})", names)  # noqa: S608
+            floor = db.execute("SELECT MIN(acked) FROM cursors").fetchone()[0]
+            if floor is not None:
+                db.execute("DELETE FROM events WHERE id <= ?", (floor,))
+
+    def sinks(self) -> dict[str, int]:
+        """Every registered sink and the last row id it acknowledged."""
+        with self._lock:
+            return dict(self._db.execute("SELECT sink, acked FROM cursors").fetchall())
+
     def read(self, sink: str, limit: int) -> list[Spooled]:
         """The oldest `limit` events `sink` has not acknowledged yet."""
         with self._lock:
