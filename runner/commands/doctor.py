@@ -15,17 +15,21 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from runner.commands.configure import CONFIG_DIR, CREDSTORE_DIR, MARKER_NAME, SECRETS
-from runner.config import Settings, load_settings
+from runner.config import SERVICE_STATE_DIR, Settings, load_settings
 from runner.errors import OptirunnerError
 
 SERVICE_USER = "optirunner"
 PACKAGE_VENV = Path("/usr/lib/optirunner")
 MIN_PYTHON = (3, 11)
 REQUIRED_SECRETS = ("optirunner-webhook-secret",)
+# What the runner does with its GitLab token, and nothing more (docs/integrations.md).
+GITLAB_SCOPES = frozenset({"api", "write_repository"})
+HTTP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,105 @@ def _in_keyring(credential: str, environ: Mapping[str, str]) -> bool:
         return False
 
 
+def check_gitlab_token(
+    settings: Settings, environ: Mapping[str, str], timeout: float = HTTP_TIMEOUT_S
+) -> Check:
+    """The GitLab token works and has exactly the scopes the runner uses.
+
+    `GET /personal_access_tokens/self` answers for personal, project and group access
+    tokens alike: its scopes, whether it is active, when it expires.
+    """
+    from runner.forge.secrets import find_token, variable_name  # noqa: PLC0415 - doctor only
+
+    name = "gitlab token"
+    cfg = settings.forge.gitlab
+    if not cfg.url:
+        return Check(name, "SKIP", "forge.gitlab.url not set (no GitLab reporting)")
+    token = find_token(cfg.credential, environ)
+    if token is None:
+        where = f"$CREDENTIALS_DIRECTORY/{cfg.credential} or ${variable_name(cfg.credential)}"
+        fix = "run doctor with the service's credentials, or optirunner configure"
+        return _fail(name, f"no token in {where}", fix, required=False)
+    info = _token_info(cfg.url, token, cfg.ssl_verify, timeout)
+    return info if isinstance(info, Check) else judge_scopes(info)
+
+
+def _token_info(base: str, token: str, verify: bool, timeout: float) -> dict[str, Any] | Check:
+    """`GET /personal_access_tokens/self` of the token, or the failed check."""
+    import requests  # noqa: PLC0415 - doctor only
+
+    name, fix = "gitlab token", "check forge.gitlab.url"
+    url = base.rstrip("/") + "/api/v4/personal_access_tokens/self"
+    try:
+        response = requests.get(
+            url, headers={"PRIVATE-TOKEN": token}, timeout=timeout, verify=verify
+        )
+    except requests.RequestException as exc:
+        return _fail(name, f"{base} does not answer: {type(exc).__name__}", fix)
+    if response.status_code == 401:
+        return _fail(name, "GitLab refuses the token (revoked or expired)", "create a new token")
+    if response.status_code != 200:
+        return _fail(name, f"{url} answered {response.status_code}", fix)
+    data = response.json()
+    return data if isinstance(data, dict) else _fail(name, f"{url}: not a token", fix)
+
+
+def judge_scopes(info: Mapping[str, Any]) -> Check:
+    """OK for exactly `api` + `write_repository`; FAIL if one is missing; WARN for more."""
+    name = "gitlab token"
+    scopes = {str(s) for s in info.get("scopes") or []}
+    missing = sorted(GITLAB_SCOPES - scopes)
+    expires = f", expires {info['expires_at']}" if info.get("expires_at") else ""
+    if missing or not info.get("active", True):
+        fix = "create a token with the scopes api, write_repository (role Developer)"
+        what = f"missing scopes {', '.join(missing)}" if missing else "token is not active"
+        return _fail(name, f"{what} (has {', '.join(sorted(scopes)) or 'none'})", fix)
+    extra = sorted(scopes - GITLAB_SCOPES)
+    if extra:
+        fix = "a token with only api, write_repository is enough"
+        return _fail(name, f"more scopes than needed: {', '.join(extra)}", fix, required=False)
+    return _ok(name, f"scopes {', '.join(sorted(scopes))}{expires}")
+
+
+def check_webhooks(settings: Settings, timeout: float = HTTP_TIMEOUT_S) -> list[Check]:
+    """Each configured webhook URL answers: an unsigned delivery is refused with 401.
+
+    This asks the listener this host runs (`service.host`/`port`); the public URL that
+    GitLab and Jira use must lead to it (their "Test" buttons check that side).
+    """
+    import requests  # noqa: PLC0415 - doctor only
+
+    service = settings.service
+    host = "127.0.0.1" if service.host in {"0.0.0.0", ""} else service.host  # noqa: S104
+    host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
+    configured = {
+        "gitlab": service.gitlab.token is not None or service.gitlab.signing_key is not None,
+        "jira": service.jira.secret is not None,
+    }
+    checks = []
+    for forge, enabled in configured.items():
+        name = f"{forge} webhook"
+        url = f"http://{host}:{service.port}/webhooks/{forge}"
+        if not enabled:
+            secret = "service.gitlab.token" if forge == "gitlab" else "service.jira.secret"
+            checks.append(Check(name, "SKIP", f"{secret} not set (webhook off)"))
+            continue
+        try:
+            response = requests.post(
+                url, data=b"{}", headers={"Content-Type": "application/json"}, timeout=timeout
+            )
+        except requests.RequestException:
+            fix = "systemctl start optirunner (then run doctor again)"
+            checks.append(_fail(name, f"{url} does not answer", fix, required=False))
+            continue
+        if response.status_code == 401:
+            checks.append(_ok(name, f"{url} answers (unsigned delivery refused: 401)"))
+        else:
+            fix = "is another program listening on service.port?"
+            checks.append(_fail(name, f"{url} answered {response.status_code}, not 401", fix))
+    return checks
+
+
 def check_service_user(required: bool) -> Check:
     """The system user the unit runs as exists."""
     try:
@@ -187,7 +290,12 @@ def collect(
     settings_check, settings = check_settings(config)
     checks.append(settings_check)
     if settings is not None:
+        defaulted = "state_dir" not in settings.model_fields_set
+        if installed and defaulted and "STATE_DIRECTORY" not in environ:
+            # The packaged service's state (its StateDirectory=), not root's XDG directory.
+            settings = settings.model_copy(update={"state_dir": SERVICE_STATE_DIR})
         checks += [check_state_dir(settings.state_dir), check_database(settings)]
+        checks += [check_gitlab_token(settings, environ), *check_webhooks(settings)]
     checks += [
         check_sandbox(),
         check_tool("git", "git", True, "checkouts"),

@@ -17,10 +17,9 @@ def open_forge(
     settings: ForgeSettings, state_dir: Path, job: ForgeJob, environ: Mapping[str, str]
 ) -> Forge:
     """GitLab or Jira, by `job.source["forge"]`; `environ` is what the caller read."""
-    gitlab_token = forge_token(settings.gitlab.credential, environ)
     if job.forge == "gitlab":
-        return GitLabForge.for_job(settings, state_dir, gitlab_token, job)
+        token = forge_token(settings.gitlab.credential, environ)
+        return GitLabForge.for_job(settings, state_dir, token, job)
     if job.forge == "jira":
-        jira_token = forge_token(settings.jira.credential, environ)
-        return JiraForge.for_job(settings, state_dir, (jira_token, gitlab_token), job)
+        return JiraForge.for_job(settings, state_dir, job, environ)
     raise ForgeError(f"job {job.job_id} comes from an unknown forge {job.forge!r}")

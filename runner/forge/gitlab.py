@@ -25,11 +25,11 @@ from runner.forge.base import (
     ForgeJob,
     IssueWriter,
     ProgressHandle,
-    branch_name,
     marker,
     new_handle,
 )
-from runner.forge.gitrepo import Author, GitAuth, GitRunner, RepoCache
+from runner.forge.gitremote import GitRepository, Improvement
+from runner.forge.gitrepo import GitAuth, GitRunner
 from runner.forge.settings import ForgeSettings
 from runner.paths import PATCH, PLOTS
 from runner.result import JobOutcome, JobResult
@@ -64,7 +64,7 @@ def make_client(settings: ForgeSettings, token: str) -> gitlab.Gitlab:
     )
 
 
-class GitLabProject:
+class GitLabProject(GitRepository):
     """One GitLab project: cached clone, worktrees, uploads, the result branch and its MR."""
 
     def __init__(
@@ -75,16 +75,13 @@ class GitLabProject:
         state_dir: Path,
         token: str,
     ) -> None:
-        self.client = client
-        self.settings = settings
-        self.project_ref = project_ref
-        self.state_dir = state_dir
         base = settings.gitlab.git_url or settings.gitlab.url or ""
         self.git_base = base.rstrip("/") + "/"
         auth = GitAuth.basic(self.git_base, settings.gitlab.git_username, token)
-        self.git = GitRunner(state_dir / "repos" / "home", auth)
+        super().__init__(settings, state_dir, GitRunner(state_dir / "repos" / "home", auth))
+        self.client = client
+        self.project_ref = project_ref
         self._project: Project | None = None
-        self._repo: RepoCache | None = None
 
     @property
     def project(self) -> Project:
@@ -94,35 +91,27 @@ class GitLabProject:
                 self._project = self.client.projects.get(self.project_ref)
         return self._project
 
-    @property
-    def repo(self) -> RepoCache:
-        """The cached clone; its URL must lie under the git base the token is scoped to."""
-        if self._repo is None:
-            url = str(self.project.http_url_to_repo)
-            if not url.startswith(self.git_base):
-                raise ForgeError(
-                    f"the project's clone URL {url} is not under {self.git_base}: "
-                    "set forge.gitlab.git_url (the token is only sent there)"
-                )
-            key = f"{urlsplit(url).hostname}-{self.project.id}"
-            self._repo = RepoCache(self.state_dir / "repos", key, url, self.git)
-        return self._repo
+    def clone_url(self) -> str:
+        """The project's clone URL; it must lie under the git base the token is scoped to."""
+        url = str(self.project.http_url_to_repo)
+        if not url.startswith(self.git_base):
+            raise ForgeError(
+                f"the project's clone URL {url} is not under {self.git_base}: "
+                "set forge.gitlab.git_url (the token is only sent there)"
+            )
+        return url
 
-    def worktree_path(self, job: ForgeJob) -> Path:
-        """Where the job's worktree lives."""
-        return self.state_dir / "worktrees" / job.job_id
+    def cache_key(self, url: str) -> str:
+        """`<host>-<project id>`."""
+        return f"{urlsplit(url).hostname}-{self.project.id}"
 
-    def prepare_workspace(self, job: ForgeJob) -> Path:
-        """Fetch the spec's ref (or the default branch) and make the job's worktree."""
-        ref = str(job.spec.get("ref") or self.project.default_branch)
-        commit = self.repo.fetch(ref)
-        log.info("job %s: %s at %s (%s)", job.job_id, self.project_ref, ref, commit[:12])
-        dest = self.worktree_path(job)
-        return self.repo.add_worktree(dest, commit, f"refs/optirunner/jobs/{job.job_id}")
+    def default_ref(self) -> str:
+        """The project's default branch."""
+        return str(self.project.default_branch)
 
-    def release_workspace(self, job: ForgeJob) -> None:
-        """Remove the job's worktree."""
-        self.repo.remove_worktree(self.worktree_path(job))
+    def label(self) -> str:
+        """The project path or id."""
+        return self.project_ref
 
     def upload_plots(self, result: JobResult, job_dir: Path) -> dict[str, str]:
         """Upload the plot of each best candidate; candidate id -> URL usable in markdown."""
@@ -135,31 +124,6 @@ class GitLabProject:
                 data = self.project.upload(path.name, filedata=path.read_bytes())
             images[cid] = str(data["url"])
         return images
-
-    def base_commit(self, job: ForgeJob, result: JobResult) -> str:
-        """The commit the job ran on (kept by `prepare_workspace`, else from the spec)."""
-        ref = f"refs/optirunner/jobs/{job.job_id}"
-        try:
-            return self.git("rev-parse", "--verify", ref, cwd=self.repo.path).strip()
-        except ForgeError:
-            commit = result.spec.get("commit") or job.spec.get("ref")
-            return self.repo.fetch(str(commit or self.project.default_branch))
-
-    def push_result(self, job: ForgeJob, result: JobResult, patch: bytes, branch: str) -> str:
-        """One commit with the patch on the base, pushed to `branch` unless already there."""
-        author = Author(self.settings.author_name, self.settings.author_email, int(result.finished))
-        message = texts.commit_message(result, str(job.source.get("web_url", "")))
-        commit = self.repo.commit_patch(self.base_commit(job, result), patch, message, author)
-        tip = self.repo.remote_tip(branch)
-        if tip == commit:
-            return commit
-        if tip is not None and self.repo.author_of(branch) != author.email:
-            raise ForgeError(
-                f"branch {branch} exists with commits not made by optirunner; "
-                "delete or rename it and run the job again"
-            )
-        self.repo.push(commit, branch, replace=tip)
-        return commit
 
     def target_branch(self, job: ForgeJob) -> str:
         """The spec's ref when it is a branch of the project, else the default branch."""
@@ -197,10 +161,10 @@ class GitLabProject:
 
     def deliver_improvement(
         self, job: ForgeJob, result: JobResult, job_dir: Path, issue_ref: str
-    ) -> tuple[str, str, str, str]:
+    ) -> Improvement:
         """Branch, commit, plots, merge request; (branch, commit, MR iid, MR URL)."""
         best = [c.target for c in result.candidates if c.id in result.best]
-        branch = branch_name(self.settings.branch_prefix, job.issue, best)
+        branch = self.result_branch(job, result)
         commit = self.push_result(job, result, (job_dir / PATCH).read_bytes(), branch)
         images = self.upload_plots(result, job_dir)
         names = ", ".join(t.partition("::")[2] or t for t in best)
@@ -317,7 +281,7 @@ class GitLabForge:
 
 def deliver(
     writer: IssueWriter,
-    repository: GitLabProject,
+    repository: GitRepository,
     handle: ProgressHandle,
     result: JobResult,
     job_dir: Path,
@@ -328,7 +292,11 @@ def deliver(
     job = handle.job(result.spec)
     if improved(result, job_dir):
         branch, commit, iid, url = repository.deliver_improvement(job, result, job_dir, issue_ref)
-        writer.write_note(handle, texts.improvement_note(result, f"!{iid}", url))
+        if iid is not None and url is not None:
+            note = texts.improvement_note(result, f"!{iid}", url)
+        else:
+            note = texts.branch_note(result, branch, repository.clone_url())
+        writer.write_note(handle, note)
         writer.set_label(handle.issue, done)
         return Delivery(handle.note_id, done, branch, commit, iid, url)
     if result.outcome is JobOutcome.SUCCEEDED:

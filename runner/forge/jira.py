@@ -1,17 +1,18 @@
 """Jira (Cloud and Data Center): progress and report as one comment, labels, remote link.
 
-The code lives in a GitLab project (`forge.jira.projects` maps the Jira project key to it):
-workspace, branch and merge request go through `GitLabProject`; the issue side goes
-through the `jira` library: ADF bodies on REST v3 for Cloud, wiki markup on REST v2 for
-Data Center. The comment is found again by its marker text, the remote link is keyed by a
-global id: a replayed job updates both instead of posting again.
+The code lives in a GitLab project or at a plain git URL (`forge.jira.projects`, else
+`service.jira.projects`, maps the Jira project key to it): workspace, branch and merge
+request go through `GitLabProject` (a git URL: `GitRemote`, a pushed branch and no merge
+request); the issue side goes through the `jira` library: ADF bodies on REST v3 for Cloud,
+wiki markup on REST v2 for Data Center. The comment is found again by its marker text, the
+remote link by its URL: a replayed job updates the comment and adds no second link.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from runner.errors import ForgeError
 from runner.forge import markup, texts
 from runner.forge.base import MARKER_PREFIX, Delivery, ForgeJob, ProgressHandle, new_handle
 from runner.forge.gitlab import GitLabProject, deliver, make_client
+from runner.forge.gitremote import GitRemote, GitRepository, is_git_url
+from runner.forge.secrets import find_token, forge_token
 from runner.forge.settings import ForgeSettings
 from runner.result import JobResult
 
@@ -58,6 +61,22 @@ def make_jira(settings: ForgeSettings, token: str) -> JIRA:
         return JIRA(server=cfg.url, options=options, timeout=cfg.timeout_s, max_retries=0, **auth)
 
 
+def mapped_repository(
+    settings: ForgeSettings, state_dir: Path, job: ForgeJob, environ: Mapping[str, str]
+) -> GitRepository:
+    """The repository a Jira project maps to: a GitLab project, or a plain git URL."""
+    key = str(job.source.get("jira_project") or job.issue.split("-")[0])
+    project = settings.jira.projects.get(key) or str(job.source.get("project_path") or "")
+    if not project:
+        raise ForgeError(f"Jira project {key} is not mapped to a repository (forge.jira.projects)")
+    if is_git_url(project):
+        token = find_token(settings.jira.git_credential, environ)
+        return GitRemote(settings, state_dir, project, token)
+    gitlab_token = forge_token(settings.gitlab.credential, environ)
+    gl = make_client(settings, gitlab_token)
+    return GitLabProject(gl, settings, project, state_dir, gitlab_token)
+
+
 def has_marker(body: Any, job_id: str) -> bool:
     """Whether a comment body (ADF dict or wiki text) carries the job's marker line."""
     text = json.dumps(body) if not isinstance(body, str) else body
@@ -71,7 +90,7 @@ class JiraForge:
     def __init__(
         self,
         settings: ForgeSettings,
-        repository: GitLabProject,
+        repository: GitRepository,
         client: JIRA,
     ) -> None:
         self.settings = settings
@@ -84,19 +103,12 @@ class JiraForge:
         cls,
         settings: ForgeSettings,
         state_dir: Path,
-        tokens: tuple[str, str],
         job: ForgeJob,
+        environ: Mapping[str, str],
     ) -> JiraForge:
-        """The forge for a Jira job; `tokens` is (Jira token, GitLab token)."""
-        key = str(job.source.get("jira_project") or job.issue.split("-")[0])
-        project = settings.jira.projects.get(key) or str(job.source.get("project_path") or "")
-        if not project:
-            raise ForgeError(
-                f"Jira project {key} is not mapped to a repository (forge.jira.projects)"
-            )
-        jira_token, gitlab_token = tokens
-        gl = make_client(settings, gitlab_token)
-        repository = GitLabProject(gl, settings, project, state_dir, gitlab_token)
+        """The forge for a Jira job; tokens are looked up in `environ` (see `secrets`)."""
+        repository = mapped_repository(settings, state_dir, job, environ)
+        jira_token = forge_token(settings.jira.credential, environ)
         return cls(settings, repository, make_jira(settings, jira_token))
 
     def body(self, markdown: str) -> Any:

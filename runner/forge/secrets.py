@@ -1,7 +1,8 @@
 """Forge tokens: `$CREDENTIALS_DIRECTORY/<credential>` (systemd) first, then one variable.
 
-The variable is `OPTIRUNNER_<CREDENTIAL>` with `-` as `_` (`gitlab-token` ->
-`OPTIRUNNER_GITLAB_TOKEN`). The caller passes the environment it read; nothing here
+The variable is `OPTIRUNNER_<CREDENTIAL>` with `-` as `_` and without a leading
+`optirunner-` (`optirunner-gitlab-token`, the packaged unit's credential, and `gitlab-token`
+both read `OPTIRUNNER_GITLAB_TOKEN`). The caller passes the environment it read; nothing here
 reads `os.environ`.
 """
 
@@ -15,7 +16,16 @@ from runner.errors import ConfigError
 
 def variable_name(credential: str) -> str:
     """The environment variable that may hold `credential`."""
-    return "OPTIRUNNER_" + credential.upper().replace("-", "_").replace(".", "_")
+    name = credential.removeprefix("optirunner-")
+    return "OPTIRUNNER_" + name.upper().replace("-", "_").replace(".", "_")
+
+
+def find_token(credential: str, environ: Mapping[str, str]) -> str | None:
+    """The token named `credential`, or None when it is nowhere."""
+    try:
+        return forge_token(credential, environ)
+    except ConfigError:
+        return None
 
 
 def forge_token(credential: str, environ: Mapping[str, str]) -> str:

@@ -18,7 +18,10 @@ class GitLabForgeSettings(BaseModel):
     git_url: str | None = Field(
         None, description="base URL of git over HTTPS when it differs from url (proxies)"
     )
-    credential: str = Field("gitlab-token", description="credential name of the access token")
+    credential: str = Field(
+        "optirunner-gitlab-token",
+        description="credential name of the access token (env OPTIRUNNER_GITLAB_TOKEN)",
+    )
     git_username: str = Field("oauth2", description="user name sent with the token to git")
     ssl_verify: bool = Field(True, description="verify the instance's TLS certificate")
     timeout_s: float = Field(30.0, gt=0, description="timeout of one API request")
@@ -32,11 +35,21 @@ class JiraForgeSettings(BaseModel):
         "cloud", description="cloud: ADF comments (REST v3); datacenter: wiki markup (REST v2)"
     )
     email: str | None = Field(None, description="Cloud: the account's e-mail (basic auth)")
-    credential: str = Field("jira-token", description="credential name: API token or PAT")
+    credential: str = Field(
+        "optirunner-jira-token",
+        description="credential name: API token or PAT (env OPTIRUNNER_JIRA_TOKEN)",
+    )
     projects: dict[str, str] = Field(
         default_factory=dict,
-        description='Jira project key -> GitLab project path or id, {"OPT": "acme/widgets"}',
+        description="Jira project key -> GitLab project path or id, or a git URL "
+        '(https://...): {"OPT": "acme/widgets"}; default: service.jira.projects',
     )
+    git_credential: str = Field(
+        "optirunner-git-token",
+        description="token for projects mapped to a git URL (env OPTIRUNNER_GIT_TOKEN); "
+        "sent only to that URL; none: anonymous",
+    )
+    git_username: str = Field("oauth2", description="user name sent with that token to git")
     label_running: str = Field("optirunner-running", description="label while a job runs")
     label_done: str = Field("optirunner-done", description="label when a job succeeded")
     label_failed: str = Field("optirunner-failed", description="label when a job failed")
@@ -53,5 +66,11 @@ class ForgeSettings(BaseModel):
     draft: bool = Field(True, description="open merge requests as drafts")
     author_name: str = Field("optirunner", description="author of the result commit")
     author_email: str = Field("optirunner@localhost", description="its e-mail")
+    report_retry_s: float = Field(
+        3600.0, gt=0, description="a report the forge refused (outage) is retried this long"
+    )
+    report_backoff_max_s: float = Field(
+        60.0, gt=0, description="longest pause between two tries of posting a report"
+    )
     gitlab: GitLabForgeSettings = Field(default_factory=GitLabForgeSettings)
     jira: JiraForgeSettings = Field(default_factory=JiraForgeSettings)

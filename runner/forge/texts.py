@@ -92,6 +92,18 @@ def improvement_note(result: JobResult, mr_ref: str, mr_url: str) -> str:
     return _with_details(lines, result, {})
 
 
+def branch_note(result: JobResult, branch: str, url: str) -> str:
+    """Final note of a repository without merge requests (a git URL): the pushed branch."""
+    lines = ["✅ **optirunner found a verified improvement**", ""]
+    lines += [f"- `{c.target}`: {c.description} — **{speedup_text(c)}**" for c in _best(result)]
+    lines += [
+        "",
+        f"Branch: `{branch}` (one commit) pushed to {url} — review it with "
+        f"`git fetch {url} {branch}`.",
+    ]
+    return _with_details(lines, result, {})
+
+
 def no_improvement_note(result: JobResult) -> str:
     """Final note: no candidate was proven faster; the numbers say how close it was."""
     lines = [

@@ -1,39 +1,31 @@
 """A local GitLab REST v4 server: the endpoints the runner uses, with documented shapes.
 
 Checks `PRIVATE-TOKEN` on every request, validates request bodies (400 with GitLab's
-message shape otherwise) and records every request for the tests to inspect.
+message shape otherwise) and records every request for the tests to inspect (the server
+and recording part is `fake_http`).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import subprocess
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
+
+from fake_http import FakeAPI, FakeError, Recorded, Recording
+
+__all__ = ["FakeGitLab", "GitLabState", "Recorded"]
 
 NOW = "2024-05-01T12:00:00.000Z"
 USER = {"id": 99, "username": "optirunner-bot", "name": "optirunner", "state": "active"}
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-
-
-@dataclass
-class GitLabState:
+class GitLabState(Recording):
     token: str
     git_url: str
     bare: Path  # the bare repository behind http_url_to_repo (to check branches)
@@ -42,11 +34,8 @@ class GitLabState:
     notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     mrs: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[Recorded] = field(default_factory=list)
-    fail: list[int] = field(default_factory=list)  # statuses to answer next, then normal
-    # An outage chosen per request: "before" answers 502 without acting, "after" acts and
-    # then answers 502 (the response is lost on the way back), None serves normally.
-    fault: Callable[[Recorded], str | None] | None = None
+    # What `GET /personal_access_tokens/self` says about the token (doctor's scope check).
+    scopes: list[str] = field(default_factory=lambda: ["api", "write_repository"])
     next_id: int = 1000
 
     def new_id(self) -> int:
@@ -54,19 +43,23 @@ class GitLabState:
         return self.next_id
 
 
-class FakeGitLab(ThreadingHTTPServer):
-    daemon_threads = True
+class FakeGitLab(FakeAPI):
+    state: GitLabState
 
     def __init__(self, token: str, git_url: str, bare: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.lock = threading.Lock()
+        super().__init__()
         self.state = GitLabState(token, git_url, bare)
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._seed()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    def __enter__(self) -> FakeGitLab:
+        super().__enter__()
+        return self
+
+    def authorized(self, headers: Message) -> bool:
+        return headers.get("PRIVATE-TOKEN") == self.state.token
+
+    def error_body(self, status: int, message: Any) -> Any:
+        return message if isinstance(message, dict) else {"message": message}
 
     def _seed(self) -> None:
         path = "acme/widgets"
@@ -101,108 +94,16 @@ class FakeGitLab(ThreadingHTTPServer):
         }
         self.state.notes[7] = []
 
-    def __enter__(self) -> FakeGitLab:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
-
-
-class _Error(Exception):
-    def __init__(self, status: int, message: Any) -> None:
-        self.status = status
-        self.message = message
-
-
-def _need(body: Any, key: str, kind: type = str) -> Any:
-    if not isinstance(body, dict) or not isinstance(body.get(key), kind) or body[key] == "":
-        raise _Error(400, {"error": f"{key} is missing"})
-    return body[key]
-
-
-def _labels(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    if not isinstance(value, str):
-        raise _Error(400, {"error": "labels is invalid"})
-    return [x.strip() for x in value.split(",") if x.strip()]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeGitLab
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet."""
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def _read(self) -> Any:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        ctype = self.headers.get("Content-Type", "")
-        if ctype.startswith("multipart/form-data"):
-            msg = BytesParser(policy=HTTP).parsebytes(
-                f"Content-Type: {ctype}\r\n\r\n".encode() + raw
-            )
-            return {
-                part.get_param("name", header="content-disposition"): (
-                    part.get_filename(),
-                    part.get_payload(decode=True),
-                )
-                for part in msg.iter_parts()
-            }
-        if ctype.startswith("application/json") and raw:
-            return json.loads(raw)
-        return {k: v[0] for k, v in parse_qs(raw.decode()).items()} if raw else {}
-
-    def _serve(self) -> None:
-        split = urlsplit(self.path)
-        query = parse_qs(split.query)
-        body = self._read() if self.command in {"POST", "PUT"} else None
-        state = self.server.state
-        with self.server.lock:
-            state.requests.append(Recorded(self.command, split.path, query, body))
-            try:
-                if self.headers.get("PRIVATE-TOKEN") != state.token:
-                    raise _Error(401, {"message": "401 Unauthorized"})  # noqa: TRY301
-                if state.fail:
-                    raise _Error(state.fail.pop(0), {"message": "502 Bad Gateway"})  # noqa: TRY301
-                fault = state.fault(state.requests[-1]) if state.fault else None
-                if fault == "before":
-                    raise _Error(502, {"message": "502 Bad Gateway"})  # noqa: TRY301
-                status, payload = self._route(self.command, split.path, query, body)
-                if fault == "after":
-                    status, payload = 502, {"message": "502 Bad Gateway"}
-            except _Error as err:
-                status, payload = (
-                    err.status,
-                    (err.message if isinstance(err.message, dict) else {"message": err.message}),
-                )
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:  # noqa: PLR0911
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:  # noqa: PLR0911
+        if path == "/api/v4/personal_access_tokens/self" and method == "GET":
+            return 200, self._token_info()
         m = re.fullmatch(r"/api/v4/projects/([^/]+)(/.*)?", path)
         if m is None:
-            raise _Error(404, "404 Not Found")
-        state = self.server.state
+            raise FakeError(404, "404 Not Found")
+        state = self.state
         pid = unquote(m.group(1))
         if pid not in {str(state.project["id"]), state.project["path_with_namespace"]}:
-            raise _Error(404, "404 Project Not Found")
+            raise FakeError(404, "404 Project Not Found")
         rest = m.group(2) or ""
         if rest == "" and method == "GET":
             return 200, state.project
@@ -215,10 +116,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._mr_update(int(mr.group(1)), body)
         issue = re.fullmatch(r"/issues/(\d+)(/notes(?:/(\d+))?)?", rest)
         if issue is None:
-            raise _Error(404, "404 Not Found")
+            raise FakeError(404, "404 Not Found")
         iid = int(issue.group(1))
         if iid not in state.issues:
-            raise _Error(404, "404 Issue Not Found")
+            raise FakeError(404, "404 Issue Not Found")
         if issue.group(2):
             note_id = int(issue.group(3)) if issue.group(3) else None
             return self._notes(method, iid, note_id, body)
@@ -226,13 +127,26 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, state.issues[iid]
         if method == "PUT":
             return self._issue_update(iid, body)
-        raise _Error(405, "405 Method Not Allowed")
+        raise FakeError(405, "405 Method Not Allowed")
+
+    def _token_info(self) -> dict[str, Any]:
+        return {
+            "id": 4242,
+            "name": "optirunner",
+            "revoked": False,
+            "created_at": NOW,
+            "scopes": list(self.state.scopes),
+            "user_id": USER["id"],
+            "last_used_at": NOW,
+            "active": True,
+            "expires_at": "2099-01-01",
+        }
 
     def _issue_update(self, iid: int, body: Any) -> Any:
-        issue = self.server.state.issues[iid]
+        issue = self.state.issues[iid]
         allowed = {"labels", "add_labels", "remove_labels", "title", "description", "state_event"}
         if not isinstance(body, dict) or not body or set(body) - allowed:
-            raise _Error(400, {"error": "invalid issue update"})
+            raise FakeError(400, {"error": "invalid issue update"})
         labels = list(issue["labels"])
         if "labels" in body:
             labels = _labels(body["labels"])
@@ -247,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, issue
 
     def _notes(self, method: str, iid: int, note_id: int | None, body: Any) -> Any:
-        state = self.server.state
+        state = self.state
         notes = state.notes[iid]
         if method == "GET" and note_id is None:
             return 200, notes
@@ -271,41 +185,41 @@ class _Handler(BaseHTTPRequestHandler):
             return 201, note
         found = [n for n in notes if n["id"] == note_id]
         if not found:
-            raise _Error(404, "404 Note Not Found")
+            raise FakeError(404, "404 Note Not Found")
         if method == "PUT":
             found[0]["body"] = _need(body, "body")
             found[0]["updated_at"] = "2024-05-01T12:05:00.000Z"
             return 200, found[0]
         if method == "GET":
             return 200, found[0]
-        raise _Error(405, "405 Method Not Allowed")
+        raise FakeError(405, "405 Method Not Allowed")
 
     def _upload(self, body: Any) -> Any:
         if not isinstance(body, dict) or "file" not in body or not body["file"][0]:
-            raise _Error(400, {"error": "file is missing"})
+            raise FakeError(400, {"error": "file is missing"})
         name, content = body["file"]
         secret = secrets.token_hex(16)
-        pid = self.server.state.project["id"]
+        pid = self.state.project["id"]
         upload = {
-            "id": self.server.state.new_id(),
+            "id": self.state.new_id(),
             "alt": name.rsplit(".", 1)[0],
             "url": f"/uploads/{secret}/{name}",
             "full_path": f"/-/project/{pid}/uploads/{secret}/{name}",
             "markdown": f"![{name.rsplit('.', 1)[0]}](/uploads/{secret}/{name})",
         }
-        self.server.state.uploads.append({**upload, "content": content})
+        self.state.uploads.append({**upload, "content": content})
         return 201, upload
 
     def _branch_exists(self, branch: str) -> bool:
         proc = subprocess.run(
-            ["git", "--git-dir", str(self.server.state.bare), "rev-parse", "--verify", "-q",
+            ["git", "--git-dir", str(self.state.bare), "rev-parse", "--verify", "-q",
              f"refs/heads/{branch}"],
             capture_output=True, check=False,
         )  # fmt: skip
         return proc.returncode == 0
 
     def _mrs(self, method: str, query: dict[str, list[str]], body: Any) -> Any:
-        state = self.server.state
+        state = self.state
         if method == "GET":
             found = state.mrs
             for key in ("source_branch", "state", "target_branch"):
@@ -313,17 +227,17 @@ class _Handler(BaseHTTPRequestHandler):
                     found = [mr for mr in found if mr[key] == query[key][0]]
             return 200, found
         if method != "POST":
-            raise _Error(405, "405 Method Not Allowed")
+            raise FakeError(405, "405 Method Not Allowed")
         source = _need(body, "source_branch")
         target = _need(body, "target_branch")
         title = _need(body, "title")
         if not self._branch_exists(source) or not self._branch_exists(target):
-            raise _Error(400, {"message": ["Source branch does not exist"]})
+            raise FakeError(400, {"message": ["Source branch does not exist"]})
         if any(
             mr["source_branch"] == source and mr["target_branch"] == target
             and mr["state"] == "opened" for mr in state.mrs
         ):  # fmt: skip
-            raise _Error(409, {"message": ["Another open merge request already exists"]})
+            raise FakeError(409, {"message": ["Another open merge request already exists"]})
         iid = len(state.mrs) + 1
         mr = {
             "id": state.new_id(),
@@ -346,11 +260,27 @@ class _Handler(BaseHTTPRequestHandler):
         return 201, mr
 
     def _mr_update(self, iid: int, body: Any) -> Any:
-        found = [mr for mr in self.server.state.mrs if mr["iid"] == iid]
+        found = [mr for mr in self.state.mrs if mr["iid"] == iid]
         if not found:
-            raise _Error(404, "404 Not found")
+            raise FakeError(404, "404 Not found")
         if not isinstance(body, dict) or set(body) - {"title", "description", "state_event"}:
-            raise _Error(400, {"error": "invalid merge request update"})
+            raise FakeError(400, {"error": "invalid merge request update"})
         found[0].update(body)
         found[0]["draft"] = found[0]["title"].startswith("Draft:")
         return 200, found[0]
+
+
+def _need(body: Any, key: str, kind: type = str) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get(key), kind) or body[key] == "":
+        raise FakeError(400, {"error": f"{key} is missing"})
+    return body[key]
+
+
+def _labels(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if not isinstance(value, str):
+        raise FakeError(400, {"error": "labels is invalid"})
+    return [x.strip() for x in value.split(",") if x.strip()]

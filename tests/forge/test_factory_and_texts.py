@@ -12,8 +12,10 @@ from runner.errors import ConfigError, ForgeError
 from runner.forge.base import ForgeJob, ProgressHandle, branch_name, target_slug
 from runner.forge.factory import open_forge
 from runner.forge.gitlab import GitLabForge
-from runner.forge.secrets import forge_token
-from runner.forge.settings import ForgeSettings, GitLabForgeSettings
+from runner.forge.gitremote import GitRemote
+from runner.forge.jira import mapped_repository
+from runner.forge.secrets import find_token, forge_token, variable_name
+from runner.forge.settings import ForgeSettings, GitLabForgeSettings, JiraForgeSettings
 
 
 def test_token_from_credentials_then_variable(tmp_path: Path) -> None:
@@ -22,6 +24,34 @@ def test_token_from_credentials_then_variable(tmp_path: Path) -> None:
     assert forge_token("gitlab-token", {"OPTIRUNNER_GITLAB_TOKEN": "env"}) == "env"
     with pytest.raises(ConfigError, match="OPTIRUNNER_GITLAB_TOKEN"):
         forge_token("gitlab-token", {})
+
+
+def test_packaged_credential_names_read_the_documented_variables(tmp_path: Path) -> None:
+    """The unit loads `optirunner-gitlab-token`; the variable stays OPTIRUNNER_GITLAB_TOKEN."""
+    settings = ForgeSettings()
+    assert settings.gitlab.credential == "optirunner-gitlab-token"
+    assert variable_name(settings.gitlab.credential) == "OPTIRUNNER_GITLAB_TOKEN"
+    assert variable_name(settings.jira.credential) == "OPTIRUNNER_JIRA_TOKEN"
+    assert variable_name(settings.jira.git_credential) == "OPTIRUNNER_GIT_TOKEN"
+    (tmp_path / "optirunner-gitlab-token").write_text("from-unit\n")
+    env = {"CREDENTIALS_DIRECTORY": str(tmp_path)}
+    assert forge_token(settings.gitlab.credential, env) == "from-unit"
+    assert find_token(settings.jira.credential, env) is None
+
+
+def test_jira_project_mapped_to_a_git_url_needs_no_gitlab(tmp_path: Path) -> None:
+    url = "https://git.acme.example/acme/widgets.git"
+    settings = ForgeSettings(jira=JiraForgeSettings(url="https://jira.example", projects={}))
+    job = ForgeJob("j", {"forge": "jira", "issue": "OPT-1", "project_path": url})
+    repo = mapped_repository(settings, tmp_path, job, {"OPTIRUNNER_GIT_TOKEN": "t"})
+    assert isinstance(repo, GitRemote)
+    assert repo.clone_url() == url
+    assert repo.git.auth is not None
+    assert repo.git.auth.scope == url  # sent to that repository only
+    assert mapped_repository(settings, tmp_path, job, {}).git.auth is None  # anonymous
+    gitlab_mapped = ForgeJob("j", {"forge": "jira", "issue": "OPT-1", "project_path": "a/b"})
+    with pytest.raises(ConfigError, match="OPTIRUNNER_GITLAB_TOKEN"):
+        mapped_repository(settings, tmp_path, gitlab_mapped, {})
 
 
 def test_open_forge(tmp_path: Path) -> None:

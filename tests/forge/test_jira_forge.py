@@ -100,7 +100,7 @@ def test_jira_end_to_end(
     assert "optirunner-done" in state.labels
     assert "optirunner-running" not in state.labels
     assert state.links[0]["object"]["url"] == mr["web_url"]
-    api = {path.split("/rest/api/")[1][0] for _, path, _ in state.requests if "/rest/api/" in path}
+    api = {r.path.split("/rest/api/")[1][0] for r in state.requests if "/rest/api/" in r.path}
     assert api == ({"3"} if state.deployment == "cloud" else {"2"})
 
     again = jira_forge(forge_settings, jira_server, state_dir)

@@ -4,6 +4,8 @@ A real `optirunner serve` receives the note webhook fixture, its worker clones t
 from a real git smart-HTTP server (`git http-backend`), runs the job, edits one note on the
 issue, moves the scoped label, pushes a one-commit branch and opens a draft merge request
 on a local GitLab REST v4 server (python-gitlab unmodified, only the base URL differs).
+`optirunner jobs replay` then posts nothing new, and a forge that answers 502 for a
+minute as the job ends loses nothing: the report is pending (`jobs show`), then posted once.
 """
 
 from __future__ import annotations
@@ -95,25 +97,33 @@ class World:
         ]
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    root = tmp_path / "remote"
+def seed_remote(tmp: Path, files: dict[str, str]) -> tuple[Path, Path]:
+    """A bare `acme/widgets.git` under `<tmp>/remote` with `files` as one commit on main."""
+    root = tmp / "remote"
     bare = root / "acme" / "widgets.git"
     bare.mkdir(parents=True)
-    git("init", "--bare", "-q", "-b", "main", str(bare), cwd=tmp_path)
-    seed = tmp_path / "seed"
+    git("init", "--bare", "-q", "-b", "main", str(bare), cwd=tmp)
+    seed = tmp / "seed"
     seed.mkdir()
-    for name, text in {
-        "shop.py": SLOW_MODULE,
-        "test_shop.py": TESTS,
-        "bench.py": BENCH,
-        ".optirunner.toml": REPO_FILE,
-    }.items():
+    for name, text in files.items():
+        (seed / name).parent.mkdir(parents=True, exist_ok=True)
         (seed / name).write_text(text)
     git("init", "-q", "-b", "main", cwd=seed)
     git("add", "-A", cwd=seed)
     git("commit", "-q", "-m", "initial", cwd=seed)
     git("push", "-q", str(bare), "main", cwd=seed)
+    return root, bare
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    files = {
+        "shop.py": SLOW_MODULE,
+        "test_shop.py": TESTS,
+        "bench.py": BENCH,
+        ".optirunner.toml": REPO_FILE,
+    }
+    root, bare = seed_remote(tmp_path, files)
     with (
         GitHTTPServer(root, basic(TOKEN)) as git_server,
         FakeGitLab(TOKEN, git_server.url, bare) as api,
@@ -121,18 +131,38 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield World(tmp_path, git_server, api, bare)
 
 
-def start_serve(world: World, serves: list[Serve]) -> Serve:
-    config = write_config(world.tmp, tiny_repo(world.tmp / "unused-repo"))
+def serve_config(tmp: Path, forge: str, extra: str = "") -> Path:
+    """write_config's service settings, a quick measurement, the forge sections given."""
+    config = write_config(tmp, tiny_repo(tmp / "unused-repo"))
     with open(config, "a") as out:
         out.write(
             "[measure]\nbudget_s = 5\ninstructions = \"never\"\nnoise_check = false\n"
             "[forge]\nauthor_name = \"optirunner bot\"\nauthor_email = \"bot@optirunner.test\"\n"
-            f"[forge.gitlab]\nurl = \"{world.api.url}\"\ngit_url = \"{world.git_server.url}\"\n"
+            f"{forge}{extra}"
         )  # fmt: skip
+    return config
+
+
+def start_serve(world: World, serves: list[Serve], forge: str = "") -> Serve:
+    gitlab = f'[forge.gitlab]\nurl = "{world.api.url}"\ngit_url = "{world.git_server.url}"\n'
+    config = serve_config(world.tmp, forge, gitlab)
     serve = Serve(config, env={"OPTIRUNNER_GITLAB_TOKEN": TOKEN})
     serves.append(serve)
     serve.wait_ready()
     return serve
+
+
+def cli(serve: Serve, *args: str) -> str:
+    """`optirunner <args> --config <serve's config>` as its own process; its stdout."""
+    argv = [sys.executable, "-m", "runner", *args, "--config", str(serve.config)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def shown(serve: Serve, job_id: str) -> dict[str, Any]:
+    """`optirunner jobs show ID` (JSON)."""
+    return dict(json.loads(cli(serve, "jobs", "show", job_id)))
 
 
 def deliver_note(serve: Serve, world: World) -> str:
@@ -270,3 +300,79 @@ def test_a_forge_outage_still_ends_with_one_note_and_one_mr(
     assert len(world.requests("POST", "/issues/7/notes")) == 1
     statuses = worker_log(serve, job_id)
     assert "reported on the issue" in statuses, statuses
+
+
+def test_replay_through_serve_posts_nothing_new(world: World, serves: list[Serve]) -> None:
+    """`optirunner jobs replay ID` runs the job again; the note and MR are edited, not new."""
+    serve = start_serve(world, serves)
+    job_id = deliver_note(serve, world)
+    wait_done(serve, world, job_id)
+    first = shown(serve, job_id)
+    assert first["reporting"]["state"] == "posted"
+    delivery = first["reporting"]["delivery"]
+    (note,) = world.api.state.notes[7]
+    assert delivery["note_id"] == str(note["id"])
+    assert delivery["merge_request"] == "1"
+    posts = len(world.requests("POST", "/issues/7/notes")), len(world.api.state.mrs)
+    edits = len(world.requests("PUT", f"/issues/7/notes/{note['id']}"))
+    world.api.state.issues[7]["labels"] = ["optimize"]  # so the second report is seen
+
+    assert cli(serve, "jobs", "replay", job_id).strip() == f"job {job_id}: queued"
+    wait_for(
+        lambda: job_state(serve, job_id)["started_at"] != first["started_at"],
+        timeout=30,
+        what="the replayed job to start",
+    )
+    wait_done(serve, world, job_id)
+    wait_for(lambda: shown(serve, job_id)["reporting"]["state"] == "posted", timeout=30)
+
+    # Nothing new on the forge: the same note and merge request, edited in place.
+    assert (len(world.requests("POST", "/issues/7/notes")), len(world.api.state.mrs)) == posts
+    assert len(world.requests("POST", "/merge_requests")) == 1
+    assert [n["id"] for n in world.api.state.notes[7]] == [note["id"]]
+    assert len(world.requests("PUT", f"/issues/7/notes/{note['id']}")) > edits
+    assert len(world.api.state.mrs) == 1
+    assert world.requests("PUT", "/merge_requests/1")  # the MR was updated
+    again = shown(serve, job_id)["reporting"]["delivery"]
+    assert (again["note_id"], again["merge_request"]) == (str(note["id"]), "1")
+    assert again["branch"] == delivery["branch"]
+    check_delivery(serve, world, job_id)
+
+
+@pytest.mark.slow
+def test_a_minute_long_502_loses_nothing(world: World, serves: list[Serve]) -> None:
+    """The forge answers 502 to everything for a minute as the job ends: the job succeeds,
+    `jobs show` shows the report pending, and it is posted once when the forge is back."""
+    serve = start_serve(world, serves, forge="report_backoff_max_s = 8\n")
+    hits: list[str] = []
+    world.api.state.fault = outage(60.0, hits)
+    job_id = deliver_note(serve, world)
+
+    def succeeded_pending() -> bool:
+        return job_state(serve, job_id)["state"] == "succeeded" and bool(hits)
+
+    wait_for(succeeded_pending, timeout=80, what="the job to succeed during the outage")
+    started = time.monotonic()
+    assert "optirunner::done" not in world.api.state.issues[7]["labels"]
+    wait_for(lambda: "before" in hits, timeout=20, what="a retry that met the outage")
+    pending = shown(serve, job_id)
+    assert pending["state"] == "succeeded"
+    report = pending["reporting"]
+    assert report["state"] == "pending", report
+    assert report["attempts"] >= 2
+    assert report["next_retry"]
+    assert "502" in report["last_error"]
+    assert report["retrying"].startswith("yes")
+    assert time.monotonic() - started < 60  # all of this while the forge is still down
+
+    wait_done(serve, world, job_id, timeout=100)
+    assert hits.count("after") == 1
+    assert hits.count("before") >= 3  # retried through the outage, not once and given up
+    check_delivery(serve, world, job_id)  # one note, one MR: posted exactly once
+    assert len(world.requests("POST", "/issues/7/notes")) == 1
+    assert len(world.requests("POST", "/merge_requests")) == 1
+    wait_for(lambda: shown(serve, job_id)["reporting"]["state"] == "posted", timeout=10)
+    final = shown(serve, job_id)["reporting"]
+    assert final["last_error"] is None
+    assert final["next_retry"] is None
+    assert final["delivery"]["merge_request"] == "1"
