@@ -193,11 +193,17 @@ def serve(
 def worker(
     job_id: Annotated[str, typer.Argument(help="The queued job to run.")],
     config: ConfigOption = None,
+    report_only: Annotated[
+        bool,
+        typer.Option("--report-only", help="Only try again to post the job's pending report."),
+    ] = False,
 ) -> None:
     """Run one job (started by `optirunner serve`, one process per job)."""
     from runner.commands import worker as command  # noqa: PLC0415 - keep start-up fast
 
-    raise typer.Exit(_guard(lambda: command.run(job_id=job_id, config=config)))
+    raise typer.Exit(
+        _guard(lambda: command.run(job_id=job_id, config=config, report_only=report_only))
+    )
 
 
 jobs_app = typer.Typer(help="Inspect and manage queued and finished jobs.", no_args_is_help=True)
@@ -326,12 +332,27 @@ def icarus_receiver(
             help="Accepted runner tokens, one a line [env OPTIRUNNER_ICARUS_RECEIVER_TOKENS]",
         ),
     ] = None,
+    web_host: Annotated[
+        str, typer.Option("--web-host", help="Address of the read-only trace pages")
+    ] = "127.0.0.1",
+    web_port: Annotated[
+        int, typer.Option("--web-port", min=0, help="Port of the trace pages (0: any free port)")
+    ] = 8766,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the trace pages")] = False,
 ) -> None:
-    """Run the reference Icarus receiver (stores to SQLite, dedupes by event id)."""
-    from runner.commands import traces as command  # noqa: PLC0415 - keep start-up fast
+    """Run the reference Icarus receiver (stores to SQLite, dedupes by event id) and its
+    read-only trace pages."""
+    from runner.telemetry import receiver  # noqa: PLC0415 - keep start-up fast
 
     code = _guard(
-        lambda: command.icarus_receiver(db=db, host=host, port=port, token_file=token_file)
+        lambda: receiver.run_command(
+            db=db,
+            host=host,
+            port=port,
+            token_file=token_file,
+            web_host=web_host,
+            web_port=None if no_web else web_port,
+        )
     )
     raise typer.Exit(code)
 
@@ -461,7 +482,24 @@ def _crash() -> int:
     with open(fd, "w", encoding="utf-8") as handle:
         traceback.print_exc(file=handle)
     err.print(f"optirunner: internal error (a bug); details in {path}", markup=False)
+    _report_crash(sys.exc_info()[1])
     return 3
+
+
+def _report_crash(exc: BaseException | None) -> None:
+    """Send the crash to Sentry (redacted by its before_send) when the command started it.
+
+    Sentry runs only if `init_sentry` was called (serve, worker, with a DSN); otherwise the
+    module was never imported and nothing is loaded here. Reporting never hides the crash.
+    """
+    sentry = sys.modules.get("runner.telemetry.sentry")
+    if exc is None or sentry is None:
+        return
+    try:
+        sentry.capture_exception(exc)
+        sentry.flush()
+    except Exception as problem:  # the crash log already has the details
+        err.print(f"optirunner: crash not reported to Sentry: {problem}", markup=False)
 
 
 def main() -> None:

@@ -55,6 +55,7 @@ from runner.result import (
 from runner.sandbox.base import CommandResult, Limits, RunRequest, Sandbox
 from runner.sandbox.local import BASE_PATH
 from runner.spec import JobSpec, Target, validate_repo, validate_target
+from runner.telemetry.policy import output_tail
 from runner.telemetry.setup import job_tracer
 from runner.verify import bench, benchjson, measure, recording
 from runner.verify.behaviour import Recording, RecordingError, compare, load_recording
@@ -527,9 +528,26 @@ class OptimizeJob:
             "PYTHONDONTWRITEBYTECODE": "1",
             **env,
         }
-        with self.tracer.span("sandbox.run", argv=" ".join(argv), cwd=project.name) as span:
-            result = self.sandbox.run(RunRequest(argv, project, full_env, limits))
-            span.set(returncode=result.returncode, duration_s=round(result.duration_s, 4))
+        # Values the command sees in its environment are masked in every trace (the
+        # variables the runner sets itself are not secrets).
+        self.tracer.add_secrets(v for k, v in env.items() if not k.startswith("OPTIRUNNER_"))
+        with self.tracer.span(
+            "sandbox.run", argv=" ".join(argv), cwd=project.name, timeout_s=timeout
+        ) as span:
+            started = time.monotonic()
+            try:
+                result = self.sandbox.run(RunRequest(argv, project, full_env, limits))
+            except SandboxTimeout:
+                span.set(timed_out=True, duration_s=round(time.monotonic() - started, 4))
+                raise
+            # stdout/stderr are content: redacted, hashed or dropped per telemetry.content.
+            span.set(
+                returncode=result.returncode,
+                duration_s=round(result.duration_s, 4),
+                timed_out=False,
+                stdout=output_tail(result.stdout),
+                stderr=output_tail(result.stderr),
+            )
         if check and not result.ok:
             raise OptirunnerError(
                 f"{' '.join(argv)} failed while measuring (exit {result.returncode}): "

@@ -248,7 +248,7 @@ class AgentLoop:
         cost = self.ledger.charge(completion)
         span.set(**_usage_attributes(completion, cost))
         # Content: kept redacted, hashed or dropped per telemetry.content (policy.py).
-        span.set(**{"optirunner.completion": completion.text})
+        span.set(**{"gen_ai.output.messages": output_messages(completion)})
         return completion
 
     def _failed_turn(self, request: Request, number: int, span: Span, exc: AgentError) -> None:
@@ -284,8 +284,11 @@ class AgentLoop:
             "gen_ai.request.max_tokens": self.ai.max_tokens,
             "optirunner.turn": number,
             "optirunner.turn.kind": request.kind,
-            "optirunner.prompt": request.prompt,
+            "optirunner.prompt_template": request.prompt,
             "optirunner.target": str(request.target),
+            # Content: kept redacted, hashed or dropped per telemetry.content (policy.py).
+            "gen_ai.system_instructions": _parts(request.system),
+            "gen_ai.input.messages": input_messages(request),
         }
         with self.tracer.span("agent.turn", **attributes) as span:
             yield span
@@ -307,6 +310,26 @@ def _usage_attributes(completion: Completion, cost: float) -> dict[str, Any]:
         "optirunner.latency_s": round(completion.latency_s, 3),
         "optirunner.cost_usd": round(cost, 6),
     }
+
+
+def _parts(text: str) -> list[dict[str, str]]:
+    return [{"type": "text", "content": text}]
+
+
+def input_messages(request: Request) -> list[dict[str, Any]]:
+    """The chat history sent, in the GenAI semantic conventions' message format."""
+    return [{"role": m.role, "parts": _parts(m.content)} for m in request.messages]
+
+
+def output_messages(completion: Completion) -> list[dict[str, Any]]:
+    """The model's answer, in the GenAI semantic conventions' message format."""
+    return [
+        {
+            "role": "assistant",
+            "parts": _parts(completion.text),
+            "finish_reason": completion.finish_reason,
+        }
+    ]
 
 
 def _key_of_original(bundle: BundleView, target: Target) -> str:

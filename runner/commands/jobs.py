@@ -56,13 +56,14 @@ def list_jobs(*, state: str | None, as_json: bool, limit: int, config: Path | No
 def show(*, job_id: str, config: Path | None) -> int:
     """Print one job's record, where its files are and how its report on the issue went."""
     settings = load_settings(config)
-    job = _store_call(settings, lambda s: s.get(job_id))
+    job, row = _store_call(settings, lambda s: (s.get(job_id), s.get_report(job_id)))
     data = job.to_dict()
     data["job_dir"] = str(settings.state_dir / "jobs" / job.id)
     report = Path(data["job_dir"]) / paths.REPORT_MD
     data["report"] = str(report) if report.is_file() else None
-    # The issue side: note, branch, merge request, and a pending report's retries.
-    data["reporting"] = reporting.describe(Path(data["job_dir"]))
+    # The issue side: note, branch, merge request, and a pending report's retries (their
+    # schedule and claim are in the store: `optirunner serve` retries them).
+    data["reporting"] = reporting.describe(Path(data["job_dir"]), row)
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from runner.config import load_settings
 from runner.service.listener import Listener, worker_argv
 from runner.service.systemd import Notifier
+from runner.telemetry.sentry import init_sentry
 
 
 def run(*, config: Path | None, host: str | None, port: int | None) -> int:
@@ -22,6 +23,7 @@ def run(*, config: Path | None, host: str | None, port: int | None) -> int:
         settings.service.port = port
     # journald adds its own timestamps; keep each line one record.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    init_sentry(settings)  # the runner's own errors, redacted; nothing without a DSN
     listener = Listener(
         settings,
         notifier=Notifier(os.environ.get("NOTIFY_SOCKET")),

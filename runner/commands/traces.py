@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,23 +207,4 @@ def flush(*, attempts: int, config: Path | None) -> int:
             raise OptirunnerError(f"telemetry flush failed: {names} unreachable or refused")
     finally:
         shippers.close()
-    return 0
-
-
-def icarus_receiver(*, db: Path, host: str, port: int, token_file: Path | None) -> int:
-    """Run the reference Icarus receiver (SQLite) until SIGTERM."""
-    from runner.telemetry.receiver import serve_forever  # noqa: PLC0415 - websockets
-
-    raw = token_file.read_text() if token_file else os.environ.get(RECEIVER_TOKENS_ENV, "")
-    tokens = frozenset(t.strip() for t in raw.replace(",", "\n").splitlines() if t.strip())
-    if not tokens:
-        raise OptirunnerError(
-            f"no runner token: set {RECEIVER_TOKENS_ENV} (comma-separated) or --token-file"
-        )
-
-    def ready(bound: int) -> None:
-        sys.stdout.write(f"icarus-receiver: listening on ws://{host}:{bound}, storing in {db}\n")
-        sys.stdout.flush()
-
-    asyncio.run(serve_forever(db, tokens, host, port, ready))
     return 0

@@ -5,8 +5,10 @@ help), 130 cancelled (SIGTERM), anything else is a crash and the job is retried.
 
 A job from an issue reports back to it. When the forge refuses the report for now (an
 outage), the job still ends with its own outcome: the report is `pending` in
-`<job dir>/forge.json` and a background process forked from the worker retries it with
-backoff (`forge.report_retry_s`, `forge.report_backoff_max_s`) while `serve` runs.
+`<job dir>/forge.json`, and `optirunner serve` retries it with backoff
+(`forge.report_backoff_max_s`, for `forge.report_retry_s`): each try is one
+`optirunner worker --report-only JOB_ID` process (0 when it ran its try, 130 when stopped
+by SIGTERM: the report stays pending).
 """
 
 from __future__ import annotations
@@ -34,23 +36,30 @@ from runner.result import JobOutcome, JobResult
 from runner.sandbox import make_sandbox
 from runner.service import jobspec
 from runner.store.factory import open_store
+from runner.telemetry.sentry import init_sentry
 
 PROGRESS_EVERY_S = 5.0  # the issue's note is edited at most this often
-WATCH_EVERY_S = 0.5  # how often a background report retry checks that serve still runs
+EXIT_STOPPED = 130  # a report retry stopped by SIGTERM (serve drains): the report stays pending
 
 Reopen = Callable[[], Forge]
 
 
-def run(*, job_id: str, config: Path | None) -> int:
-    """Load the job, build its spec, run the optimize pipeline; returns the exit code."""
+def run(*, job_id: str, config: Path | None, report_only: bool = False) -> int:
+    """Load the job, build its spec, run the optimize pipeline; returns the exit code.
+
+    `report_only`: no job, one more try at the job's pending report (started by `serve`).
+    """
     _die_with_parent()
     settings = load_settings(config)
+    init_sentry(settings)  # the runner's own errors, redacted; nothing without a DSN
     store = open_store(settings)
     try:
         job = store.get(job_id)
     finally:
         store.engine.dispose()
     forge_job = ForgeJob(job_id, job.source, job.spec)
+    if report_only:
+        return retry_report(settings, settings.state_dir / "jobs" / job_id, forge_job)
     if not _reports_to_forge(settings, forge_job):
         repo = jobspec.repository(settings, job.spec, job.source)
         return _optimize(settings, job_id, job.attempts, repo, job.spec, None)
@@ -60,7 +69,8 @@ def run(*, job_id: str, config: Path | None) -> int:
     def reopen() -> Forge:
         return open_forge(settings.forge, settings.state_dir, forge_job, os.environ)
 
-    # A new run of the job: an older run's background retry stops before we post anything.
+    # A new run of the job supersedes an older run's pending report: a retry trying right
+    # now holds the lock (this run waits for it); later ones find nothing pending.
     with reporting.locked(job_dir):
         reporting.update(
             job_dir,
@@ -70,11 +80,14 @@ def run(*, job_id: str, config: Path | None) -> int:
             next_retry_at=None,
             last_error="",
             reporter_pid=None,
+            result=None,
+            pending_since=None,
+            gives_up_at=None,
         )
     forge = reopen()
     handle = forge.start(forge_job)
     reporting.update(job_dir, handle=handle.to_dict())
-    reporter = _Reporter(settings.forge, job_dir, reopen)
+    reporter = _Reporter(settings.forge, job_dir)
     try:
         repo = forge.prepare_workspace(forge_job)
         return _optimize(settings, job_id, job.attempts, repo, job.spec, (forge, handle), reporter)
@@ -142,147 +155,138 @@ def _progress_observer(
 
 
 class _Reporter:
-    """Posts a job's report; a forge outage leaves it pending and retried in the background.
+    """Posts a job's report when it ends; a forge outage leaves it pending for `serve`.
 
-    `finish` is idempotent (the note is found by its marker, the branch and merge request
-    by name), so a retry after a lost response posts nothing twice.
+    `forge.finish` is idempotent (the note is found by its marker, the branch and merge
+    request by name), so a retry after a lost response posts nothing twice.
     """
 
-    def __init__(self, settings: ForgeSettings, job_dir: Path, reopen: Reopen) -> None:
+    def __init__(self, settings: ForgeSettings, job_dir: Path) -> None:
         self.settings = settings
         self.job_dir = job_dir
-        self.reopen = reopen
-        self.generation = str(reporting.load(job_dir).get("generation", ""))
 
     def finish(self, forge: Forge, handle: ProgressHandle, result: JobResult) -> None:
-        """One try now; on an outage: pending, and a background process keeps trying."""
-        deadline = time.time() + self.settings.report_retry_s
+        """The first try, at once; on an outage the report is pending and serve retries it."""
         with reporting.locked(self.job_dir):
-            retry = self._attempt(forge, handle, result, 1, deadline)
-        if retry:
-            self._retry_in_background(handle, result, deadline)
+            post_report(self.settings, self.job_dir, lambda: forge, handle, result, 1, time.time())
 
-    def _attempt(
-        self, forge: Forge, handle: ProgressHandle, result: JobResult, attempt: int, deadline: float
-    ) -> bool:
-        """Post the report once and record how it went (under the lock); True: retry later."""
-        try:
-            delivery = forge.finish(handle, result, self.job_dir)
-        except ForgeError as exc:
-            delay = min(self.settings.report_backoff_max_s, 2.0**attempt)
-            delay *= random.uniform(0.5, 1.0)
-            if not exc.retryable or time.time() + delay > deadline:
-                why = "gave up" if exc.retryable else "cannot be posted"
-                sys.stderr.write(f"optirunner worker: report {why} ({attempt} tries): {exc}\n")
-                reporting.update(
-                    self.job_dir,
-                    state=reporting.FAILED,
-                    attempts=attempt,
-                    next_retry_at=None,
-                    last_error=str(exc),
-                    handle=handle.to_dict(),
-                )
-                return False
-            sys.stderr.write(
-                f"optirunner worker: forge unavailable ({exc}); report pending, "
-                f"retry in {delay:.0f} s\n"
+
+def post_report(
+    settings: ForgeSettings,
+    job_dir: Path,
+    reopen: Reopen,
+    handle: ProgressHandle,
+    result: JobResult,
+    attempt: int,
+    since: float,
+) -> str:
+    """Try `attempt` at posting the report, recorded in forge.json; returns its new state.
+
+    Call under `reporting.locked(job_dir)`. `since`: when the first try failed (the retry
+    window of `report_retry_s` counts from there).
+    """
+    try:
+        delivery = reopen().finish(handle, result, job_dir)
+    except ForgeError as exc:
+        now = time.time()
+        retry_at = None
+        if exc.retryable:
+            retry_at = reporting.next_retry_at(
+                attempt,
+                since,
+                now,
+                window=settings.report_retry_s,
+                cap=settings.report_backoff_max_s,
+                jitter=random.uniform(0.5, 1.0),
             )
+        if retry_at is None:
+            why = "gave up" if exc.retryable else "cannot be posted"
+            sys.stderr.write(f"optirunner worker: report {why} ({attempt} tries): {exc}\n")
             reporting.update(
-                self.job_dir,
-                state=reporting.PENDING,
+                job_dir,
+                state=reporting.FAILED,
                 attempts=attempt,
-                next_retry_at=time.time() + delay,
+                next_retry_at=None,
                 last_error=str(exc),
                 handle=handle.to_dict(),
+                reporter_pid=None,
             )
-            return True
-        sys.stderr.write(f"optirunner worker: reported on the issue: {delivery}\n")
-        reporting.update(
-            self.job_dir,
-            state=reporting.POSTED,
-            attempts=attempt,
-            next_retry_at=None,
-            last_error="",
-            handle=handle.to_dict(),
-            delivery=delivery.to_dict(),
+            return reporting.FAILED
+        sys.stderr.write(
+            f"optirunner worker: forge unavailable ({exc}); report pending, "
+            f"optirunner serve retries it in {retry_at - now:.0f} s\n"
         )
-        return False
-
-    def _retry_in_background(
-        self, handle: ProgressHandle, result: JobResult, deadline: float
-    ) -> None:
-        """Fork the process that keeps trying; this one goes on to end the job."""
-        watched = os.getppid()  # serve (or whoever started this worker)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid:
-            with reporting.locked(self.job_dir):
-                if reporting.load(self.job_dir).get("generation") == self.generation:
-                    reporting.update(self.job_dir, reporter_pid=pid)
-            return
-        code = 0
-        try:
-            self._retry_loop(handle, result, deadline, watched)
-        except BaseException as exc:  # the child must never return into the worker's code
-            sys.stderr.write(f"optirunner worker: report retry ended: {exc!r}\n")
-            code = 1
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-
-    def _retry_loop(
-        self, handle: ProgressHandle, result: JobResult, deadline: float, watched: int
-    ) -> None:
-        attempt = 1
-        while True:
-            state = reporting.load(self.job_dir)
-            due = float(state.get("next_retry_at") or 0.0)
-            while time.time() < due:
-                if not _alive(watched):
-                    return  # serve is gone: the report stays pending (jobs replay posts it)
-                time.sleep(min(WATCH_EVERY_S, max(0.0, due - time.time())))
-            attempt += 1
-            with reporting.locked(self.job_dir):
-                current = reporting.load(self.job_dir)
-                if current.get("generation") != self.generation:
-                    return  # a newer run of the job reports instead
-                try:
-                    forge = self.reopen()
-                except ForgeError as exc:
-                    if not exc.retryable:
-                        raise
-                    forge = None
-                if forge is None:
-                    retry = self._schedule(attempt, deadline, "forge unavailable")
-                else:
-                    retry = self._attempt(forge, handle, result, attempt, deadline)
-            if not retry:
-                return
-
-    def _schedule(self, attempt: int, deadline: float, error: str) -> bool:
-        delay = min(self.settings.report_backoff_max_s, 2.0**attempt) * random.uniform(0.5, 1.0)
-        if time.time() + delay > deadline:
-            reporting.update(self.job_dir, state=reporting.FAILED, attempts=attempt)
-            return False
         reporting.update(
-            self.job_dir,
+            job_dir,
             state=reporting.PENDING,
             attempts=attempt,
-            next_retry_at=time.time() + delay,
-            last_error=error,
+            next_retry_at=retry_at,
+            last_error=str(exc),
+            handle=handle.to_dict(),
+            result=result.to_dict(),
+            pending_since=since,
+            gives_up_at=since + settings.report_retry_s,
+            reporter_pid=None,
         )
-        return True
+        return reporting.PENDING
+    sys.stderr.write(f"optirunner worker: reported on the issue: {delivery}\n")
+    reporting.update(
+        job_dir,
+        state=reporting.POSTED,
+        attempts=attempt,
+        next_retry_at=None,
+        last_error="",
+        handle=handle.to_dict(),
+        delivery=delivery.to_dict(),
+        result=None,
+        gives_up_at=None,
+        reporter_pid=None,
+    )
+    return reporting.POSTED
 
 
-def _alive(pid: int) -> bool:
+def retry_report(settings: Settings, job_dir: Path, job: ForgeJob) -> int:
+    """`optirunner worker --report-only JOB_ID`: one more try at a pending, due report.
+
+    Under the job directory's lock, so a replayed run of the job (or a second listener on
+    this host) never posts at the same time; a report that is no longer pending or not due
+    yet is left alone. SIGTERM stops the try and leaves the report pending (exit 130).
+    """
+    signal.signal(signal.SIGTERM, _interrupt)  # kept until the process ends
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != 1
+        with reporting.locked(job_dir):
+            data = reporting.load(job_dir)
+            if not reporting.is_due(data, time.time()):
+                state = data.get("state") or "not recorded"
+                sys.stderr.write(f"optirunner worker: report {state}, not due: nothing to do\n")
+                return 0
+            reporting.update(job_dir, reporter_pid=os.getpid())
+            attempt = int(data.get("attempts") or 0) + 1
+            since = float(data.get("pending_since") or data.get("updated_at") or time.time())
+            result = reporting.pending_result(job_dir)
+            handle = data.get("handle")
+            if result is None or not isinstance(handle, dict):
+                error = "the job's result or note is gone; `optirunner jobs replay` reruns it"
+                sys.stderr.write(f"optirunner worker: report cannot be posted: {error}\n")
+                reporting.update(
+                    job_dir,
+                    state=reporting.FAILED,
+                    next_retry_at=None,
+                    last_error=error,
+                    reporter_pid=None,
+                )
+                return 0
+            sys.stderr.write(f"optirunner worker: job {job.job_id}: report, try {attempt}\n")
+
+            def reopen() -> Forge:
+                return open_forge(settings.forge, settings.state_dir, job, os.environ)
+
+            progress = ProgressHandle.from_dict(handle)
+            post_report(settings.forge, job_dir, reopen, progress, result, attempt, since)
+    except KeyboardInterrupt:
+        sys.stderr.write("optirunner worker: report try stopped; the report stays pending\n")
+        return EXIT_STOPPED
+    return 0  # SIGTERM from here on still ends the process as 130 (KeyboardInterrupt)
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

@@ -30,7 +30,7 @@ from runner.service.systemd import Notifier
 from runner.store import db
 from runner.store.factory import open_store
 from runner.store.queue import JobStore
-from runner.telemetry.setup import build_shipper
+from runner.telemetry.setup import build_shipper, describe_remote_sinks
 from runner.webhooks.app import AppState, create_app
 
 log = logging.getLogger("optirunner.listener")
@@ -92,6 +92,7 @@ class Listener:
         metrics = Metrics(self.store.counts)
         self.supervisor = Supervisor(self.settings, self.store, metrics, self.owner, self.argv_for)
         supervisor = self.supervisor
+        await supervisor.recover_reports()  # reports left pending: retried from now on
         state = AppState(
             self.settings.service,
             self.store,
@@ -124,7 +125,12 @@ class Listener:
         self.notifier.notify("STOPPING=1")
         if self.supervisor is not None:
             timeout = self.settings.service.drain_timeout_s
-            log.info("draining %d job(s), up to %.0f s", len(self.supervisor.running), timeout)
+            log.info(
+                "draining %d job(s), up to %.0f s; stopping %d report retry(ies)",
+                len(self.supervisor.running),
+                timeout,
+                len(self.supervisor.reporters),
+            )
             if not await self.supervisor.drain(timeout, self.flags.force_exit):
                 log.warning(
                     "aborting %d job(s); they return to the queue", len(self.supervisor.running)
@@ -154,7 +160,10 @@ class Listener:
                 log.error("telemetry: %s; events stay in the spool", exc)  # noqa: TRY400 - known error, no traceback
 
         self._shipper = asyncio.create_task(ship(), name="icarus-shipper")
-        log.info("telemetry: streaming to %s", self.settings.telemetry.icarus.url)
+        log.info(
+            "telemetry: streaming to %s",
+            ", ".join(describe_remote_sinks(self.settings.telemetry)),
+        )
 
     async def _tick(self) -> bool:
         assert self.supervisor is not None  # noqa: S101 - startup() ran

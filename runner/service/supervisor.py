@@ -2,26 +2,37 @@
 
 The supervisor is the only writer of a running job's state: a worker writes its job
 directory and exits with a code; the supervisor turns the code into a store event.
+
+It also owns the retries of reports the forge refused (an outage): when a worker leaves
+its report `pending` (`<job dir>/forge.json`), the supervisor records it in the store's
+`reports` table; every few seconds it claims the due ones kept in its state directory and
+runs one try each in `optirunner worker --report-only JOB_ID` (own process group, at most
+`REPORT_CONCURRENCY` at once, not counted against `service.concurrency`). The claim is a
+conditional UPDATE, so listeners sharing a database never try the same report at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import signal
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runner import paths
 from runner.config import Settings
+from runner.forge import reporting
 from runner.service.metrics import Metrics
 from runner.store.db import StoreError
-from runner.store.models import Job, JobEvent
+from runner.store.models import TERMINAL, Job, JobEvent
 from runner.store.queue import JobStore
 
 log = logging.getLogger("optirunner.supervisor")
@@ -30,7 +41,34 @@ WORKER_LOG = "worker.log"
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
+REPORT_CONCURRENCY = 2  # report retries at once (apart from jobs: each is a few requests)
+REPORT_SCAN_S = 2.0  # how often the store is asked for due reports (one indexed query)
+
 ArgvFor = Callable[[str], list[str]]
+
+
+def home_of(settings: Settings) -> str:
+    """Where this listener keeps job directories: its reports can only be retried here."""
+    home = f"{socket.gethostname()}:{settings.state_dir.resolve()}"
+    if len(home) > 255:
+        digest = hashlib.sha256(str(settings.state_dir.resolve()).encode()).hexdigest()
+        home = f"{socket.gethostname()[:180]}:{digest}"
+    return home
+
+
+def report_row(data: Mapping[str, Any], now: float) -> tuple[str | None, float]:
+    """The store's view of a report from its forge.json: (state, due); None: forget it (pure).
+
+    A state other than pending, posted or failed means a newer run of the job owns the
+    state: that run records its own report when it ends.
+    """
+    state = data.get("state")
+    if state == reporting.PENDING:
+        due = data.get("next_retry_at")
+        return reporting.PENDING, float(due) if isinstance(due, int | float) else now
+    if state in {reporting.POSTED, reporting.FAILED}:
+        return str(state), now
+    return None, now
 
 
 def event_for_exit(code: int, *, aborted: bool, cancel_requested: bool) -> JobEvent:
@@ -57,6 +95,17 @@ class _Running:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
+@dataclass
+class _Reporting:
+    """One try at a pending report (`optirunner worker --report-only`)."""
+
+    job_id: str
+    process: asyncio.subprocess.Process
+    renewed: float
+    aborted: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
 class Supervisor:
     """Runs up to `service.concurrency` worker processes and keeps their leases alive."""
 
@@ -68,15 +117,22 @@ class Supervisor:
         owner: str,
         argv_for: ArgvFor,
         clock: Callable[[], float] = time.monotonic,
+        report_argv_for: ArgvFor | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.owner = owner
         self.argv_for = argv_for
+        self.report_argv_for = report_argv_for or (
+            lambda job_id: [*argv_for(job_id), "--report-only"]
+        )
         self.clock = clock
         self.accepting = True
         self.running: dict[str, _Running] = {}
+        self.reporters: dict[str, _Reporting] = {}
+        self.home = home_of(settings)
+        self._report_scan_at = 0.0
 
     # -- one tick of the main loop -----------------------------------------------------------
     async def tick(self) -> None:
@@ -90,6 +146,9 @@ class Supervisor:
             if job is None:
                 break
             await self._start(job)
+        if self.accepting and self.clock() >= self._report_scan_at:
+            self._report_scan_at = self.clock() + REPORT_SCAN_S
+            await self._start_reports()
 
     async def _renew_leases(self) -> None:
         lease = self.settings.service.lease_s
@@ -107,6 +166,14 @@ class Supervisor:
                 run.cancel_sent = True
                 run.job = fresh
                 self._signal(run, signal.SIGTERM)
+        for rep in list(self.reporters.values()):
+            if self.clock() - rep.renewed < lease / 3:
+                continue
+            held = await asyncio.to_thread(self.store.renew_report, rep.job_id, self.owner, lease)
+            rep.renewed = self.clock()
+            if not held:
+                log.warning("job %s: report claim lost; stopping its retry", rep.job_id)
+                self._kill(rep.process, signal.SIGKILL)
 
     # -- starting and ending workers ---------------------------------------------------------
     async def _start(self, job: Job) -> None:
@@ -141,38 +208,145 @@ class Supervisor:
             # The lease will expire and the job will run again: at least once.
             log.warning("job %s: cannot record its end: %s", run.job.id, exc)
             state = None
+        if state in TERMINAL:
+            await self._record_report(run.job.id)
         if event is JobEvent.RETRY:
             self.metrics.worker_restarts.inc()
         self.metrics.job_seconds.labels(event.value).observe(self.clock() - run.started)
         log.info("job %s: worker exit %d -> %s (%s)", run.job.id, code, state, message)
         self.running.pop(run.job.id, None)
 
+    # -- pending reports ---------------------------------------------------------------------
+    async def recover_reports(self) -> int:
+        """At start-up: pending reports in our job directories that the store does not know.
+
+        (A listener that stopped between a worker's end and recording its report, or
+        reports left pending by an older version.) Returns how many were added.
+        """
+        try:
+            return await asyncio.to_thread(self._recover_reports)
+        except StoreError as exc:
+            log.warning("pending reports not recovered: %s", exc)
+            return 0
+
+    def _recover_reports(self) -> int:
+        found = 0
+        now = time.time()
+        for path in sorted((self.settings.state_dir / "jobs").glob(f"*/{reporting.STATE_FILE}")):
+            state, due = report_row(reporting.load(path.parent), now)
+            if state == reporting.PENDING and self.store.record_report(
+                path.parent.name, self.home, state, due, only_new=True
+            ):
+                found += 1
+        if found:
+            log.info("%d pending report(s) found on disk; they will be retried", found)
+        return found
+
+    async def _record_report(self, job_id: str) -> None:
+        """After a job's worker: a report it left pending is retried from now on."""
+        job_dir = self.settings.state_dir / "jobs" / job_id
+        state, due = report_row(await asyncio.to_thread(reporting.load, job_dir), time.time())
+        if state != reporting.PENDING:
+            return
+        try:
+            await asyncio.to_thread(self.store.record_report, job_id, self.home, state, due)
+        except StoreError as exc:  # found again by the start-up scan of the next listener
+            log.warning("job %s: pending report not recorded: %s", job_id, exc)
+            return
+        log.info("job %s: report pending; retried from %s", job_id, time.ctime(due))
+
+    async def _start_reports(self) -> None:
+        """Claim due reports kept here and start a try for each, up to REPORT_CONCURRENCY."""
+        free = REPORT_CONCURRENCY - len(self.reporters)
+        if free <= 0:
+            return
+        lease = self.settings.service.lease_s
+        due = await asyncio.to_thread(self.store.due_reports, self.home, free + len(self.reporters))
+        for job_id in due:
+            if free <= 0:
+                break
+            if job_id in self.reporters:
+                continue
+            if await asyncio.to_thread(
+                self.store.claim_report, job_id, self.home, self.owner, lease
+            ):
+                await self._start_reporter(job_id)
+                free -= 1
+
+    async def _start_reporter(self, job_id: str) -> None:
+        job_dir = paths.JobDir.create(self.settings.state_dir, job_id)
+        with open(job_dir.path(WORKER_LOG), "ab") as log_file:
+            process = await asyncio.create_subprocess_exec(
+                *self.report_argv_for(job_id),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,  # its own process group, like a worker
+            )
+        _lower_priority(process.pid, self.settings.service.worker_nice)
+        rep = _Reporting(job_id, process, self.clock())
+        self.reporters[job_id] = rep
+        rep.task = asyncio.create_task(self._wait_reporter(rep))
+        log.info("job %s: report retry started (pid %d)", job_id, process.pid)
+
+    async def _wait_reporter(self, rep: _Reporting) -> None:
+        code = await rep.process.wait()
+        job_dir = self.settings.state_dir / "jobs" / rep.job_id
+        now = time.time()
+        try:
+            if code not in {0, EXIT_CANCELLED} and not rep.aborted:
+                pause = self.settings.forge.report_backoff_max_s
+                await asyncio.to_thread(reporting.after_crash, job_dir, now, code, pause=pause)
+            state, due = report_row(await asyncio.to_thread(reporting.load, job_dir), now)
+            await asyncio.to_thread(self.store.release_report, rep.job_id, self.owner, state, due)
+            log.info("job %s: report retry exit %d -> %s", rep.job_id, code, state)
+        except (StoreError, OSError) as exc:  # the claim expires; the report is tried again
+            log.warning("job %s: report retry exit %d not recorded: %s", rep.job_id, code, exc)
+        finally:
+            self.reporters.pop(rep.job_id, None)
+
     # -- shutdown ----------------------------------------------------------------------------
     async def drain(self, timeout: float, abort: asyncio.Event) -> bool:
-        """Stop claiming; wait for running jobs up to `timeout` or `abort`; True if all ended."""
+        """Stop claiming; wait for running jobs up to `timeout` or `abort`; True if all ended.
+
+        Report retries are stopped at once (SIGTERM): their reports stay pending and the
+        next start of a listener tries them.
+        """
         self.accepting = False
+        for rep in list(self.reporters.values()):
+            rep.aborted = True
+            self._kill(rep.process, signal.SIGTERM)
         deadline = self.clock() + timeout
-        while self.running and self.clock() < deadline and not abort.is_set():
+        while (self.running or self.reporters) and self.clock() < deadline and not abort.is_set():
             await self._renew_leases()
             waiter = asyncio.create_task(abort.wait())
             tasks = [r.task for r in self.running.values() if r.task is not None]
+            tasks += [r.task for r in self.reporters.values() if r.task is not None]
             await asyncio.wait([*tasks, waiter], timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-        return not self.running
+        return not self.running and not self.reporters
 
     async def abort(self) -> None:
         """Kill every worker's process group and give its job back to the queue."""
         for run in list(self.running.values()):
             run.aborted = True
             self._signal(run, signal.SIGKILL)
+        for rep in list(self.reporters.values()):
+            rep.aborted = True
+            self._kill(rep.process, signal.SIGKILL)
         tasks = [r.task for r in self.running.values() if r.task is not None]
+        tasks += [r.task for r in self.reporters.values() if r.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=30)
 
+    @classmethod
+    def _signal(cls, run: _Running, signum: signal.Signals) -> None:
+        cls._kill(run.process, signum)
+
     @staticmethod
-    def _signal(run: _Running, signum: signal.Signals) -> None:
+    def _kill(process: asyncio.subprocess.Process, signum: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):  # already gone
-            os.killpg(run.process.pid, signum)
+            os.killpg(process.pid, signum)
 
 
 def _lower_priority(pid: int, nice: int) -> None:

@@ -96,6 +96,25 @@ jobs = Table(
     Index("ix_jobs_state_available", "state", "available_at"),
 )
 
+# A finished job's report that the forge refused for now (an outage): `optirunner serve`
+# retries it. The details (attempts, last error, the result) are in `<job dir>/forge.json`;
+# this row says where that folder is (`home`), when the next try is due, and which listener
+# holds the claim to try it (one at a time, across processes and hosts).
+REPORT_PENDING = "pending"  # the states of a report row: pending, posted, failed
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("home", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("owner", String(64)),
+    Column("lease_expires", Float),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_reports_state_due", "state", "due_at"),
+)
+
 
 @dataclass(frozen=True)
 class Job:

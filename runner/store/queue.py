@@ -17,19 +17,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from runner import paths
 from runner.store.db import StoreError
 from runner.store.models import (
+    REPORT_PENDING,
+    TERMINAL,
     IllegalTransition,
     Job,
     JobEvent,
     JobState,
     backoff_s,
     jobs,
+    reports,
     transition,
 )
 
@@ -205,6 +208,8 @@ class JobStore:
         """Requeue a finished job with a fresh set of attempts."""
         with self._tx() as conn:
             job = self._get(conn, job_id, lock=True)
+            # The new run reports for itself: an older run's pending report is not retried.
+            conn.execute(delete(reports).where(reports.c.job_id == job_id))
             return self._move(
                 conn,
                 job,
@@ -215,6 +220,99 @@ class JobStore:
                 cancel_requested=0,
                 finished_at=None,
             )
+
+    # -- pending reports (the forge refused a finished job's report for now) ----------------
+    def record_report(
+        self, job_id: str, home: str, state: str, due_at: float, *, only_new: bool = False
+    ) -> bool:
+        """Note the state of a job's report, kept in `home`; True if a row was written.
+
+        Written when the job's worker ends (that run's report replaces any earlier one) and,
+        with `only_new`, for reports found on disk at start-up that the store does not know.
+        """
+        now = self.clock()
+        row = {"home": home, "state": state, "due_at": due_at, "owner": None}
+        row |= {"lease_expires": None, "updated_at": now}
+        dialect = postgresql if self._pg else sqlite
+        insert = dialect.insert(reports).values(job_id=job_id, **row)
+        if only_new:
+            statement = insert.on_conflict_do_nothing(index_elements=["job_id"])
+        else:
+            statement = insert.on_conflict_do_update(index_elements=["job_id"], set_=row)
+        with self._tx() as conn:
+            # RETURNING yields the row only when it was written (rowcount is not portable).
+            return conn.execute(statement.returning(reports.c.job_id)).first() is not None
+
+    def due_reports(self, home: str, limit: int) -> list[str]:
+        """Pending reports kept in `home` whose next try is due and that nobody holds."""
+        now = self.clock()
+        query = (
+            select(reports.c.job_id)
+            .where(self._report_due(home, now))
+            .order_by(reports.c.due_at, reports.c.job_id)
+            .limit(limit)
+        )
+        with self._tx() as conn:
+            return [str(job_id) for job_id in conn.execute(query).scalars()]
+
+    def claim_report(self, job_id: str, home: str, owner: str, lease_s: float) -> bool:
+        """Take the claim to try the report now; False if it is not due or someone holds it.
+
+        One conditional UPDATE: of listeners racing for the same report, one wins (on
+        PostgreSQL the loser re-reads the row after the winner's commit and finds it held).
+        """
+        now = self.clock()
+        with self._tx() as conn:
+            done = conn.execute(
+                update(reports)
+                .where(reports.c.job_id == job_id, self._report_due(home, now))
+                .values(owner=owner, lease_expires=now + lease_s, updated_at=now)
+            ).rowcount
+        return done == 1
+
+    def renew_report(self, job_id: str, owner: str, lease_s: float) -> bool:
+        """Extend the claim; False when `owner` no longer holds it."""
+        now = self.clock()
+        with self._tx() as conn:
+            done = conn.execute(
+                update(reports)
+                .where(reports.c.job_id == job_id, reports.c.owner == owner)
+                .values(lease_expires=now + lease_s, updated_at=now)
+            ).rowcount
+        return done == 1
+
+    def release_report(self, job_id: str, owner: str, state: str | None, due_at: float) -> bool:
+        """End `owner`'s claim with the report's new state (None: forget it); False if lost."""
+        now = self.clock()
+        held = (reports.c.job_id == job_id) & (reports.c.owner == owner)
+        with self._tx() as conn:
+            if state is None:
+                return conn.execute(delete(reports).where(held)).rowcount == 1
+            done = conn.execute(
+                update(reports)
+                .where(held)
+                .values(state=state, due_at=due_at, owner=None, lease_expires=None)
+                .values(updated_at=now)
+            ).rowcount
+        return done == 1
+
+    def get_report(self, job_id: str) -> dict[str, Any] | None:
+        """The store's row of a job's report (None when it has none)."""
+        with self._tx() as conn:
+            row = conn.execute(select(reports).where(reports.c.job_id == job_id)).first()
+        return dict(row._mapping) if row is not None else None
+
+    def _report_due(self, home: str, now: float) -> Any:
+        finished = exists().where(
+            jobs.c.id == reports.c.job_id, jobs.c.state.in_([s.value for s in TERMINAL])
+        )
+        return (
+            (reports.c.home == home)
+            & (reports.c.state == REPORT_PENDING)
+            & (reports.c.due_at <= now)
+            & (reports.c.owner.is_(None) | (reports.c.lease_expires < now))
+            & finished
+        )
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from runner.telemetry.redact import FAILED, Redactor
@@ -55,6 +57,35 @@ def is_content(key: str) -> bool:
     return key in CONTENT_KEYS or key.startswith("content.") or key.endswith(CONTENT_SUFFIXES)
 
 
+_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*-----")
+_END = re.compile(r"-----END [A-Z0-9 ]*-----")
+
+
+def output_tail(text: str, *, lines: int = 40, chars: int = 8192) -> str:
+    """The end of a command's output, cut so that redaction still sees whole secrets.
+
+    At most `lines` lines and about `chars` characters, cut at line starts. A line longer
+    than that is cut after its first whitespace past the limit (a token is never kept in
+    part) or left out. A tail that starts inside a `-----BEGIN …-----` block leaves the
+    rest of that block out (its lines alone would not look like a key). Redaction itself
+    happens later, on every attribute: this only chooses what to keep.
+    """
+    kept = text.splitlines(keepends=True)[-lines:] if text else []
+    while len(kept) > 1 and sum(map(len, kept)) > chars:
+        kept.pop(0)
+    tail = "".join(kept)
+    if len(tail) > chars:  # one line longer than the limit
+        cut = tail[-chars:]
+        space = re.search(r"\s", cut)
+        tail = f"… {cut[space.end() :]}" if space else f"[{len(tail)} characters left out]"
+    head = text[: len(text) - len("".join(kept))] if kept else ""
+    begin = head.rfind("-----BEGIN ")
+    if begin >= 0 and _BEGIN.match(head, begin) and not _END.search(head, begin):
+        end = _END.search(tail)  # the tail starts inside a key block: leave the block out
+        tail = f"[key block left out]{tail[end.end() :]}" if end else "[key block left out]"
+    return tail
+
+
 def content_digest(redacted: Any) -> str:
     """`sha256:<hex>` of a redacted content value (strings as UTF-8, others as JSON)."""
     text = redacted if isinstance(redacted, str) else json.dumps(redacted, sort_keys=True)
@@ -67,6 +98,10 @@ class EventRedactor:
     def __init__(self, redactor: Redactor, content: ContentPolicy = "redacted") -> None:
         self.redactor = redactor
         self.content = content
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        """Also mask these values from now on (e.g. the environment of a sandbox command)."""
+        self.redactor = self.redactor.with_secrets(secrets)
 
     def __call__(self, event: Event) -> Event:
         try:

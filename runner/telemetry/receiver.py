@@ -4,7 +4,9 @@ In memory by default (tests, the streaming benchmark); with a `ReceiverDB` it st
 events in SQLite (`synchronous=FULL`, `event_id` as primary key) and acknowledges a batch
 only after its transaction is committed, so a receiver killed and restarted loses nothing
 it acknowledged and stores a redelivered event once. `serve_forever` runs it as a
-process (`optirunner icarus-receiver`). Protocol: docs/icarus-protocol.md.
+process (`optirunner icarus-receiver`), with the read-only trace pages of
+`receiver_pages.py` on a second, loopback-only port by default. Protocol:
+docs/icarus-protocol.md.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +29,25 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from runner.errors import OptirunnerError
+from runner.telemetry.receiver_pages import start_pages
+
 PROTOCOL_VERSION = 1
+
+
+# Columns added for the trace pages (name: SQL type).
+_PAGE_COLUMNS = {"runner_id": "TEXT", "trace_id": "TEXT", "t_start": "REAL", "t_end": "REAL"}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class ReceiverDB:
@@ -48,8 +69,31 @@ class ReceiverDB:
             "CREATE TABLE IF NOT EXISTS counters (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
             "INSERT OR IGNORE INTO counters VALUES ('duplicates', 0), ('batches', 0);"
         )
+        self._add_columns()
 
-    def store(self, events: list[dict[str, Any]]) -> int:
+    def _add_columns(self) -> None:
+        """The columns the trace pages read (added to files of older receivers, filled
+        from the stored events)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        missing = [name for name in _PAGE_COLUMNS if name not in have]
+        if not missing:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for name in missing:
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {_PAGE_COLUMNS[name]}")
+            self._db.execute(
+                "UPDATE events SET trace_id = json_extract(payload, '$.trace_id'), "
+                "t_start = json_extract(payload, '$.start'), "
+                "t_end = json_extract(payload, '$.end') WHERE trace_id IS NULL"
+            )
+            self._db.execute("CREATE INDEX IF NOT EXISTS events_trace ON events(trace_id)")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def store(self, events: list[dict[str, Any]], runner_id: str = "") -> int:
         """Store a batch in one committed transaction; return how many were duplicates."""
         now = time.time()
         rows = [
@@ -59,13 +103,21 @@ class ReceiverDB:
                 str(e.get("name")),
                 now,
                 json.dumps(e, sort_keys=True, default=str),
+                runner_id,
+                _text(e.get("trace_id")),
+                _number(e.get("start")),
+                _number(e.get("end")),
             )
             for e in events
         ]
         self._db.execute("BEGIN IMMEDIATE")
         try:
             before = self._db.total_changes
-            self._db.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO events (event_id, job_id, name, received, payload, "
+                "runner_id, trace_id, t_start, t_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             duplicates = len(rows) - (self._db.total_changes - before)
             self._db.execute("UPDATE counters SET v = v + ? WHERE k = 'duplicates'", (duplicates,))
             self._db.execute("UPDATE counters SET v = v + 1 WHERE k = 'batches'")
@@ -108,9 +160,9 @@ def _authorized(state: ReceiverState, request: Request) -> bool:
     return header.startswith("Bearer ") and header[len("Bearer ") :] in state.tokens
 
 
-async def _store(state: ReceiverState, events: list[dict[str, Any]]) -> None:
+async def _store(state: ReceiverState, events: list[dict[str, Any]], runner_id: str) -> None:
     if state.db is not None:
-        state.duplicates += await asyncio.to_thread(state.db.store, events)
+        state.duplicates += await asyncio.to_thread(state.db.store, events, runner_id)
         return
     for event in events:
         key = str(event.get("event_id"))
@@ -126,13 +178,15 @@ async def _session(state: ReceiverState, ws: ServerConnection) -> None:
         await ws.send(json.dumps({"type": "error", "code": "protocol", "message": "bad hello"}))
         return
     await ws.send(json.dumps({"type": "welcome", "protocol": PROTOCOL_VERSION}))
+    headers = ws.request.headers if ws.request is not None else Headers()
+    runner_id = str(hello.get("runner_id") or headers.get("X-Icarus-Runner", ""))
     async for raw in ws:
         frame = json.loads(raw)
         if frame.get("type") != "events":
             continue
         bid = str(frame["batch_id"])
         state.batches_seen.append(bid)
-        await _store(state, frame["events"])
+        await _store(state, frame["events"], runner_id)
         if state.before_ack is not None and not state.before_ack(bid):
             await ws.close(1011, "dropped before ack (test)")
             return
@@ -163,10 +217,18 @@ async def serve_forever(
     host: str = "127.0.0.1",
     port: int = 8765,
     ready: Callable[[int], None] | None = None,
+    *,
+    pages: tuple[str, int] | None = None,
+    pages_ready: Callable[[int], None] | None = None,
 ) -> None:
-    """Run a durable receiver until SIGTERM or SIGINT; `ready(port)` once listening."""
+    """Run a durable receiver until SIGTERM or SIGINT; `ready(port)` once listening.
+
+    `pages`: (host, port) of the read-only trace pages (`receiver_pages.py`), served by
+    a thread of this process; `pages_ready(port)` once they listen. None: no pages.
+    """
     db = ReceiverDB(db_path)
     state = ReceiverState(tokens, db=db)
+    web = start_pages(db_path, *pages) if pages is not None else None
     server = await start_receiver(state, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -174,9 +236,51 @@ async def serve_forever(
         loop.add_signal_handler(signum, stop.set)
     if ready is not None:
         ready(int(server.sockets[0].getsockname()[1]))
+    if web is not None and pages_ready is not None:
+        pages_ready(web.port)
     try:
         await stop.wait()
     finally:
         server.close()
         await server.wait_closed()
+        if web is not None:
+            await asyncio.to_thread(web.close)
         db.close()
+
+
+RECEIVER_TOKENS_ENV = "OPTIRUNNER_ICARUS_RECEIVER_TOKENS"
+
+
+def run_command(
+    *,
+    db: Path,
+    host: str,
+    port: int,
+    token_file: Path | None,
+    web_host: str = "127.0.0.1",
+    web_port: int | None = 8766,
+) -> int:
+    """`optirunner icarus-receiver`: the durable receiver and its trace pages, until SIGTERM.
+
+    `web_port` None: no pages. Tokens: `token_file` (one a line) or the environment
+    variable `OPTIRUNNER_ICARUS_RECEIVER_TOKENS` (comma-separated).
+    """
+    raw = token_file.read_text() if token_file else os.environ.get(RECEIVER_TOKENS_ENV, "")
+    tokens = frozenset(t.strip() for t in raw.replace(",", "\n").splitlines() if t.strip())
+    if not tokens:
+        raise OptirunnerError(
+            f"no runner token: set {RECEIVER_TOKENS_ENV} (comma-separated) or --token-file"
+        )
+
+    def ready(bound: int) -> None:
+        sys.stdout.write(f"icarus-receiver: listening on ws://{host}:{bound}, storing in {db}\n")
+        sys.stdout.flush()
+
+    def pages_ready(bound: int) -> None:
+        shown = f"[{web_host}]" if ":" in web_host else web_host
+        sys.stdout.write(f"icarus-receiver: trace pages on http://{shown}:{bound}/\n")
+        sys.stdout.flush()
+
+    pages = (web_host, web_port) if web_port is not None else None
+    asyncio.run(serve_forever(db, tokens, host, port, ready, pages=pages, pages_ready=pages_ready))
+    return 0

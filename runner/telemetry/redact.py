@@ -128,10 +128,20 @@ class Redactor:
 
     def __init__(self, known_secrets: Iterable[str] = (), *, pii: bool = False) -> None:
         secrets = [s for s in known_secrets if s]
+        self.known_secrets: tuple[str, ...] = tuple(dict.fromkeys(secrets))
+        self.pii = pii
         self._rules: tuple[Rule, ...] = FORMAT_RULES + ASSIGNMENT_RULES + (PII_RULES if pii else ())
         self._known = known_secret_pattern(secrets)
         longest = max((len(s) for s in secrets), default=0)
         self.longest_known = 2 * longest + 8  # base64 and %-encoding grow a value
+
+    def with_secrets(self, secrets: Iterable[str]) -> Redactor:
+        """This redactor, also masking `secrets` (itself when none of them is new)."""
+        known = set(self.known_secrets)
+        new = [s for s in secrets if len(s) >= MIN_KNOWN_SECRET_LENGTH and s not in known]
+        if not new:
+            return self
+        return Redactor([*self.known_secrets, *new], pii=self.pii)
 
     def spans(self, text: str) -> list[Span]:
         """Every finding in `text`, merged (may raise on a bug: use `redact`)."""

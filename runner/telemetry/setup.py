@@ -1,4 +1,7 @@
-"""Wiring: a job's tracer (redactor before every sink), the shippers (Icarus, OTLP), Sentry."""
+"""Wiring: a job's tracer (redactor before every sink), the shippers (Icarus, OTLP).
+
+Sentry is started by `serve` and `worker` themselves (`sentry.init_sentry`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -17,7 +21,6 @@ from runner.telemetry.icarus import IcarusConfig, IcarusShipper
 from runner.telemetry.otlp import OtlpConfig, OtlpShipper
 from runner.telemetry.policy import EventRedactor
 from runner.telemetry.redact import Redactor
-from runner.telemetry.sentry import init_sentry
 from runner.telemetry.settings import TelemetrySettings
 from runner.telemetry.spool import Spool
 from runner.telemetry.tracing import JsonlSink, Sink, Tracer
@@ -52,6 +55,35 @@ def remote_sinks(settings: TelemetrySettings) -> list[str]:
     if settings.otlp.endpoint:
         names.append("otlp")
     return names
+
+
+def safe_url(url: str) -> str:
+    """`url` fit for a log line: no user, password, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(an unparseable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def describe_remote_sinks(settings: TelemetrySettings) -> list[str]:
+    """Where the remote sinks send, for logs: `Icarus at <url>`, `OTLP at <endpoint>`.
+
+    Credentials in the URLs (user info, query) are left out and every secret the
+    settings hold is masked; tokens and headers are never named. Empty when none is set.
+    """
+    redactor = Redactor(settings_secrets(settings))
+    found = []
+    if settings.icarus.url:
+        found.append(f"Icarus at {safe_url(settings.icarus.url)}")
+    if settings.otlp.endpoint:
+        found.append(f"OTLP at {safe_url(settings.otlp.endpoint)}")
+    return [redactor.redact(text) for text in found]
 
 
 def uses_spool(settings: TelemetrySettings) -> bool:
@@ -160,10 +192,8 @@ class Shippers:
 def build_shipper(settings: Settings) -> Shippers | None:
     """The shippers of this runner's remote sinks (None when none is configured).
 
-    Also starts Sentry when a DSN is set (the service calls this at start-up). Cursors
-    of sinks no longer configured are removed, so they do not hold events back.
+    Cursors of sinks no longer configured are removed, so they do not hold events back.
     """
-    init_sentry(settings)
     telemetry = settings.telemetry
     icarus, otlp = icarus_config(telemetry), otlp_config(telemetry)
     if icarus is None and otlp is None:
@@ -200,11 +230,9 @@ def job_tracer(
     clock: Callable[[], float] = time.time,
 ) -> Tracer:
     """The tracer of `optimize` jobs: events.jsonl always (the job directory's contract),
-    the spool too when a remote sink is configured; everything redacted first. Starts
-    Sentry when a DSN is set (every job goes through here)."""
+    the spool too when a remote sink is configured; everything redacted first."""
     telemetry = settings.telemetry
     secrets = [*settings_secrets(settings), *known_secrets]
-    init_sentry(settings, known_secrets)
     sinks: list[Sink] = [JsonlSink(events_file)]
     if uses_spool(telemetry):
         sinks.append(open_spool(telemetry, settings.state_dir))

@@ -17,7 +17,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,6 +219,13 @@ class Tracer:
         for exporter in exporters:
             self.provider.add_span_processor(ExportProcessor(exporter))
         self._otel: OtelTracer = self.provider.get_tracer(SCOPE, __version__)
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        """Mask these values too in every span that ends from now on (e.g. the values of
+        a sandbox command's environment); a no-op without a redacting processor."""
+        add = getattr(self._processor, "add_secrets", None)
+        if callable(add):
+            add(list(secrets))
 
     @contextmanager
     def span(self, name: str, **attributes: Any) -> Iterator[Span]:

@@ -5,13 +5,16 @@ from a real git smart-HTTP server (`git http-backend`), runs the job, edits one 
 issue, moves the scoped label, pushes a one-commit branch and opens a draft merge request
 on a local GitLab REST v4 server (python-gitlab unmodified, only the base URL differs).
 `optirunner jobs replay` then posts nothing new, and a forge that answers 502 for a
-minute as the job ends loses nothing: the report is pending (`jobs show`), then posted once.
+minute as the job ends loses nothing: the report is pending (`jobs show`), then posted once
+by `serve`, which owns the retries — also across a stop and a restart of `serve`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -291,7 +294,9 @@ def test_a_forge_outage_still_ends_with_one_note_and_one_mr(
 ) -> None:
     serve = start_serve(world, serves)
     hits: list[str] = []
-    world.api.state.fault = outage(2.5, hits)
+    # Long enough that serve's first retry (due in 1-2 s, found within 2 s, one process
+    # started for it) still meets it.
+    world.api.state.fault = outage(8.0, hits)
     job_id = deliver_note(serve, world)
     wait_done(serve, world, job_id)
     assert hits[0] == "after"
@@ -300,6 +305,100 @@ def test_a_forge_outage_still_ends_with_one_note_and_one_mr(
     assert len(world.requests("POST", "/issues/7/notes")) == 1
     statuses = worker_log(serve, job_id)
     assert "reported on the issue" in statuses, statuses
+    assert "report retry started" in serve.log.read_text()  # serve retried it
+
+
+def switchable(
+    down: list[bool], hits: list[str], slow_s: float
+) -> Callable[[Recorded], str | None]:
+    """The job's merge request is created but its answer lost; then 502 while `down[0]`.
+
+    Each refused request takes `slow_s`, so a try at the report lasts a while.
+    """
+
+    def fault(request: Recorded) -> str | None:
+        if not hits and request.method == "POST" and request.path.endswith("/merge_requests"):
+            hits.append("after")
+            return "after"
+        if not hits or not down[0]:
+            return None
+        hits.append("before")
+        time.sleep(slow_s)
+        return "before"
+
+    return fault
+
+
+def trying_now(serve: Serve, job_id: str) -> bool:
+    """A report retry process is posting right now (its pid is in forge.json and alive)."""
+    data = json.loads((serve.settings.state_dir / "jobs" / job_id / "forge.json").read_text())
+    pid = data.get("reporter_pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_pending_report_survives_a_restart_of_serve(world: World, serves: list[Serve]) -> None:
+    """Forge down as the job ends: succeeded, report pending, retried by serve. serve is
+    stopped (SIGTERM) in the middle of a retry: it stops the retry, exits 0, and nothing
+    retries while it is gone. The forge comes back, serve starts again and posts the
+    report exactly once (one note, one merge request)."""
+    serve = start_serve(world, serves, forge="report_backoff_max_s = 2\n")
+    hits: list[str] = []
+    down = [True]
+    world.api.state.fault = switchable(down, hits, slow_s=4.0)
+    job_id = deliver_note(serve, world)
+
+    def succeeded_pending() -> bool:
+        return job_state(serve, job_id)["state"] == "succeeded" and bool(hits)
+
+    wait_for(succeeded_pending, timeout=80, what="the job to succeed during the outage")
+    report = shown(serve, job_id)["reporting"]
+    assert report["state"] == "pending", report
+    assert report["retrying"].startswith("yes")
+    assert report["gives_up"]
+    assert "502" in report["last_error"]
+
+    # SIGTERM while a retry is posting (each refused request takes `slow_s`).
+    wait_for(lambda: trying_now(serve, job_id), timeout=30, what="serve to retry the report")
+    stopped_at = time.monotonic()
+    serve.signal(signal.SIGTERM)
+    assert serve.wait(30) == 0
+    assert time.monotonic() - stopped_at < 15  # the retry was stopped, not waited for
+    log = serve.log.read_text()
+    assert "report retry started" in log
+    assert "report retry exit 130 -> pending" in log, log
+    assert "report try stopped" in worker_log(serve, job_id)
+
+    # serve is gone: the report stays pending, and no process is left trying it.
+    report = shown(serve, job_id)["reporting"]
+    assert report["state"] == "pending", report
+    assert not trying_now(serve, job_id)
+    assert "optirunner serve" in report["retrying"]
+    seen = len(world.api.state.requests)
+    time.sleep(4)
+    assert len(world.api.state.requests) == seen  # nobody retries while serve is down
+    assert "optirunner::done" not in world.api.state.issues[7]["labels"]
+
+    down[0] = False
+    again = Serve(serve.config, env={"OPTIRUNNER_GITLAB_TOKEN": TOKEN})
+    serves.append(again)
+    again.wait_ready()
+    wait_done(again, world, job_id, timeout=60)
+    assert "report retry started" in again.log.read_text()
+    assert hits.count("after") == 1
+    check_delivery(again, world, job_id)  # one note, one MR: posted exactly once
+    assert len(world.requests("POST", "/issues/7/notes")) == 1
+    assert len(world.requests("POST", "/merge_requests")) == 1
+    wait_for(lambda: shown(again, job_id)["reporting"]["state"] == "posted", timeout=10)
+    final = shown(again, job_id)["reporting"]
+    assert final["last_error"] is None
+    assert final["delivery"]["merge_request"] == "1"
+    assert "retrying" not in final
 
 
 def test_replay_through_serve_posts_nothing_new(world: World, serves: list[Serve]) -> None:

@@ -83,7 +83,7 @@ class Processes:
 
     def start_receiver(self) -> None:
         argv = [sys.executable, "-m", "runner", "icarus-receiver", "--db", str(self.receiver_db)]
-        argv += ["--port", str(self.port)]
+        argv += ["--port", str(self.port), "--web-port", "0"]
         self.receiver = self._start(argv, "listening on")
 
     def start_shipper(self) -> None:

@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from .conftest import Captured
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,3 +87,78 @@ def test_envelopes_reach_the_ingest_with_secrets_masked(
     assert all("vars" not in frame and "context_line" not in frame for frame in frames)
     crumbs = [c["message"] for e in events for c in e.get("breadcrumbs", {}).get("values", [])]
     assert any("breadcrumb with [REDACTED:" in c for c in crumbs)
+
+
+# `optirunner worker` / `serve` as the CLI runs them, with a bug planted right after
+# start-up: the CLI's error boundary reports the crash to Sentry when the command
+# started it (a DSN is set), redacted; without a DSN sentry_sdk is never loaded.
+CRASH = textwrap.dedent(
+    """
+    import atexit, sys
+    command, ghp, token = sys.argv[1:4]
+
+    def boom(*args, **kwargs):
+        raise RuntimeError(f"bug while starting: rejected {ghp}; runner token {token}")
+
+    if command == "worker":
+        import runner.commands.worker as module
+        module.open_store = boom
+    else:
+        import runner.commands.serve as module
+        module.Listener = boom
+    atexit.register(lambda: print("sentry_sdk" in sys.modules, flush=True))
+    sys.argv = ["optirunner", command] + (["job-1"] if command == "worker" else [])
+    from runner.cli import main
+    main()
+    """
+)
+
+
+def _crash(tmp_path: Path, command: str, dsn: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TMPDIR": str(tmp_path),  # the crash log
+        "OPTIRUNNER_STATE_DIR": str(tmp_path / "state"),
+        "OPTIRUNNER_TELEMETRY__ICARUS__TOKEN": RUNNER_TOKEN,
+    }
+    if dsn:
+        env["OPTIRUNNER_TELEMETRY__SENTRY__DSN"] = dsn
+    return subprocess.run(
+        [sys.executable, "-c", CRASH, command, GHP, RUNNER_TOKEN],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", ["worker", "serve"])
+def test_a_crash_reaches_the_ingest_masked(
+    tmp_path: Path, sentry_ingest: Captured, command: str
+) -> None:
+    port = sentry_ingest.url.rsplit(":", 1)[1]
+    proc = _crash(tmp_path, command, f"http://publickey@127.0.0.1:{port}/1")
+    assert proc.returncode == 3, proc.stderr
+    assert "internal error (a bug)" in proc.stderr
+    assert proc.stdout.split() == ["True"]
+    raw = b"\n".join(sentry_ingest.bodies)
+    assert GHP.encode() not in raw
+    assert RUNNER_TOKEN.encode() not in raw
+    items = [json.loads(line) for line in raw.splitlines() if line.strip().startswith(b"{")]
+    events = [item for item in items if "exception" in item]
+    assert len(events) == 1
+    value = events[0]["exception"]["values"][-1]
+    assert value["type"] == "RuntimeError"
+    assert value["value"] == (
+        "bug while starting: rejected [REDACTED:github-token]; runner token [REDACTED:known-secret]"
+    )
+    frames = value["stacktrace"]["frames"]
+    assert all("vars" not in frame and "context_line" not in frame for frame in frames)
+
+
+def test_a_crash_without_a_dsn_loads_no_sentry(tmp_path: Path) -> None:
+    proc = _crash(tmp_path, "worker", "")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.split() == ["False"]
