@@ -16,7 +16,7 @@ DEMO_TARGETS := \
 DEMO_ENV := OPTIRUNNER_MEASURE__BUDGET_S=8 OPTIRUNNER_MEASURE__INSTRUCTION_REPEATS=1 \
 	OPTIRUNNER_MEASURE__NOISE_PAIRS=6
 
-.PHONY: demo test check fmt bench clean bootstrap deb
+.PHONY: demo test check fmt bench clean bootstrap deb deb-test
 
 $(STAMP): pyproject.toml
 	@sh .ci/bootstrap.sh
@@ -47,6 +47,11 @@ bench: $(STAMP)
 # The Debian package (dh-virtualenv), into dist/; see docs/packaging.md.
 deb:
 	sh packaging/build-deb.sh
+
+# Build the .deb and prove it in a debootstrap root and a booted systemd-nspawn container
+# (lintian, systemd-analyze, install, doctor, demo, the unit, purge); needs root.
+deb-test:
+	bash packaging/deb-test.sh
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import grp
 import importlib
+import ipaddress
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -321,6 +323,29 @@ def run(
     return 0
 
 
+def egress_outside_allow_list(answers: Answers) -> list[str]:
+    """Configured endpoints the unit's IPAddressAllow= may not cover (no DNS lookup here).
+
+    A host that is a loopback or private address literal (or `localhost`) is covered; any
+    other host name, and a non-offline AI provider, may be public.
+    """
+    outside = []
+    for url in answers.urls.values():
+        host = urlsplit(url).hostname
+        if not host or host == "localhost":
+            continue
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            outside.append(host)
+            continue
+        if not (address.is_loopback or address.is_private) or address.is_link_local:
+            outside.append(host)
+    if answers.provider and answers.provider != "rules":
+        outside.append(f"the {answers.provider} API")
+    return outside
+
+
 def _ensure_webhook_secret(answers: Answers, store: SecretStore) -> str | None:
     """Generate a webhook secret when none is given or stored; returns it if generated."""
     spec = next(s for s in SECRETS if s.option == "webhook_secret")
@@ -354,6 +379,13 @@ def _summary(
     out.print("register these webhooks (secret: the webhook secret):")
     for forge, url in webhook_urls(answers.public_url or default_public_url()).items():
         out.print(f"  {forge}: {url}")
+    outside = egress_outside_allow_list(answers)
+    if outside:
+        out.print(
+            "note: optirunner.service connects only to loopback and private addresses "
+            f"(IPAddressAllow=); if {', '.join(outside)} is on a public address, allow it: "
+            "`systemctl edit optirunner` -> [Service] IPAddressAllow=any (docs/install.md)"
+        )
     out.print("next steps:")
     if keyring_backend:
         out.print(f"  set PYTHON_KEYRING_BACKEND={keyring_backend} for the runner's environment")

@@ -213,3 +213,22 @@ def test_doctor_sandbox_isolates_the_network() -> None:
 
 def test_doctor_sandbox_missing() -> None:
     assert doctor.check_sandbox(which=lambda _name: None).failed
+
+
+@pytest.mark.parametrize(
+    ("urls", "provider", "outside"),
+    [
+        ({"gitlab_url": "http://10.1.2.3:8080"}, "rules", []),
+        ({"gitlab_url": "https://192.168.0.5", "jira_url": "http://localhost:8080"}, None, []),
+        ({"gitlab_url": "https://[fd00::1]/"}, "rules", []),
+        ({"gitlab_url": "https://gitlab.com"}, "rules", ["gitlab.com"]),
+        ({"icarus_url": "http://169.254.169.254/"}, "rules", ["169.254.169.254"]),
+        ({"jira_url": "https://8.8.8.8"}, "rules", ["8.8.8.8"]),
+        ({}, "openai", ["the openai API"]),
+    ],
+)
+def test_egress_outside_the_units_allow_list(
+    urls: dict[str, str], provider: str | None, outside: list[str]
+) -> None:
+    answers = configure.Answers(provider=provider, urls=urls)
+    assert configure.egress_outside_allow_list(answers) == outside
