@@ -12,6 +12,7 @@ from runner.config import load_settings
 from runner.service.listener import Listener, worker_argv
 from runner.service.systemd import Notifier
 from runner.telemetry.sentry import init_sentry
+from runner.webhooks.secrets import apply_webhook_secret
 
 
 def run(*, config: Path | None, host: str | None, port: int | None) -> int:
@@ -24,6 +25,11 @@ def run(*, config: Path | None, host: str | None, port: int | None) -> int:
     # journald adds its own timestamps; keep each line one record.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     init_sentry(settings)  # the runner's own errors, redacted; nothing without a DSN
+    filled = apply_webhook_secret(settings, os.environ)
+    if filled:
+        logging.getLogger("optirunner.serve").info(
+            "webhook secret from the stored credential: %s", ", ".join(filled)
+        )
     listener = Listener(
         settings,
         notifier=Notifier(os.environ.get("NOTIFY_SOCKET")),
