@@ -112,15 +112,29 @@ def rule_spans(rule: Rule, text: str, lowered: str) -> list[Span]:
     """Where `rule` finds a credential in `text` (`lowered` is `text.lower()`)."""
     if rule.keywords and not any(k in lowered for k in rule.keywords):
         return []
-    if rule.requires is not None and rule.requires.search(text) is None:
-        return []
     found: list[Span] = []
-    for match in rule.pattern.finditer(text):
-        value = match.group(rule.group)
-        if not value or (rule.check is not None and not rule.check(value)):
+    for start, end in documents(rule, text):
+        if rule.requires is not None and rule.requires.search(text, start, end) is None:
             continue
-        found.append((match.start(rule.group), match.end(rule.group), rule.name))
+        for match in rule.pattern.finditer(text, start, end):
+            value = match.group(rule.group)
+            if not value or (rule.check is not None and not rule.check(value)):
+                continue
+            found.append((match.start(rule.group), match.end(rule.group), rule.name))
     return found
+
+
+def documents(rule: Rule, text: str) -> list[tuple[int, int]]:
+    """The (start, end) parts of `text` that `rule` looks at one by one (YAML documents)."""
+    if rule.document is None:
+        return [(0, len(text))]
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for separator in rule.document.finditer(text):
+        bounds.append((start, separator.start()))
+        start = separator.end()
+    bounds.append((start, len(text)))
+    return bounds
 
 
 class Redactor:

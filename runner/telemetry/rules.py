@@ -28,6 +28,7 @@ class Rule:
     group: int = 0
     check: Check | None = None
     requires: re.Pattern[str] | None = None
+    document: re.Pattern[str] | None = None  # `requires` holds per document, split here
 
 
 def shannon_entropy(value: str) -> float:
@@ -84,9 +85,36 @@ def has_filler(value: str) -> bool:
     return _FILLER.search(value) is not None
 
 
+SEQUENCE_RUN = 16
+
+
+def has_sequence(value: str, run: int = SEQUENCE_RUN) -> bool:
+    """The alphabet typed out: an ascending run of `run` letters or digits (any case).
+
+    `sk_abcdefghijklmnopqrstuvwxyz123` is a made-up value. The bar is deliberately high:
+    short runs (`12345678-ABCD-…`, `…-klmnopqrstuvwx-…`) also occur in strings that have a
+    vendor's exact format and are treated as real (gitleaks' own test keys are such), and
+    a key that fits a format is masked even when it looks typed.
+    """
+    length = 1
+    previous = -2
+    for char in value.lower():
+        code = ord(char)
+        length = length + 1 if code == previous + 1 and char.isalnum() else 1
+        if length >= run:
+            return True
+        previous = code
+    return False
+
+
 def format_ok(value: str) -> bool:
-    """The default check of a credential-format rule: not a placeholder, not filler."""
-    return shannon_entropy(value) >= 2.5 and not has_filler(value) and not looks_placeholder(value)
+    """The default check of a credential-format rule: not a placeholder, filler or sequence."""
+    return (
+        shannon_entropy(value) >= 2.5
+        and not has_filler(value)
+        and not has_sequence(value)
+        and not looks_placeholder(value)
+    )
 
 
 def min_entropy(bits: float) -> Check:
@@ -103,6 +131,28 @@ def any_value(value: str) -> bool:
     return bool(value)
 
 
+def slack_ok(value: str) -> bool:
+    """A Slack token: its numeric ids may repeat digits, its last part must look random.
+
+    `xoxa-2-511111111-…-e039d02840a0b9379c` is real-format; a token whose random part was
+    cut off or masked (`xoxp-…-572331691188-####`, `xoxp-XXXX-…`) is not.
+    """
+    last = value.rsplit("-", 1)[-1]
+    return (
+        len(last) >= 8
+        and not looks_placeholder(value)
+        and not has_filler(last)
+        and not has_sequence(last)
+        and shannon_entropy(last) >= 2.5
+    )
+
+
+def twitter_bearer_ok(value: str) -> bool:
+    """An app-only Twitter/X bearer token: 20+ `A`s (zero bytes), then a random tail."""
+    tail = value.lstrip("A")
+    return len(tail) >= 40 and shannon_entropy(tail) >= 4.0 and format_ok(tail)
+
+
 def _char_classes(value: str) -> int:
     return sum(
         (
@@ -117,10 +167,11 @@ def _char_classes(value: str) -> int:
 def secret_like(value: str) -> bool:
     """A `key = value` value that reads like a credential, not a word, path or code."""
     value = value.strip("'\"`")
-    if len(value) < 10 or looks_placeholder(value) or has_filler(value):
+    if len(value) < 10 or looks_placeholder(value) or has_filler(value) or has_sequence(value):
         return False
-    if value.isdigit():  # long random numbers (client secrets); not counts, ports or dates
-        return len(value) >= 16 and shannon_entropy(value) >= 2.8
+    if value.isdigit():  # long random numbers (client secrets, ids); not counts, ports or dates
+        # 2.4 bits/char is about the 1st percentile of 16 to 18 random digits
+        return len(value) >= 16 and shannon_entropy(value) >= 2.4
     if value.replace(".", "").replace("-", "").replace("_", "").isdigit():
         return False  # versions, dates
     classes = _char_classes(value)
@@ -164,9 +215,11 @@ def _r(
     group: int = 0,
     check: Check = format_ok,
     requires: str | None = None,
+    document: str | None = None,
 ) -> Rule:
     needed = re.compile(requires, re.MULTILINE) if requires else None
-    return Rule(name, re.compile(pattern), keywords, group, check, needed)
+    split = re.compile(document, re.MULTILINE) if document else None
+    return Rule(name, re.compile(pattern), keywords, group, check, needed, split)
 
 
 _E3 = min_entropy(3.0)
@@ -174,12 +227,46 @@ _E35 = min_entropy(3.5)
 _B = r"(?<![A-Za-z0-9_.-])"  # start of a token
 _E = r"(?![A-Za-z0-9_])"  # end of a token
 
-# Names that say "this is a secret" in `name = value`, JSON, YAML, XML and CLI flags.
+# Names that say "this is a secret" in `name = value`, JSON, YAML, XML and CLI flags. The
+# access id / client id of a key pair count too (`SUMO_ACCESS_ID`, `MessageBirdClientID`):
+# half a credential, and often all an attacker lacks.
 SECRET_NAME = "".join(  # a regex of names, not a password
     (
         r"(?:secret|token|passw(?:or)?d|passwd|pwd|pass|api[_.-]?key|apikey|access[_.-]?key",
-        r"|accesskey|auth[_.-]?key|private[_.-]?key|credential|signing[_.-]?key|login|_key|key)",
+        r"|accesskey|auth[_.-]?key|private[_.-]?key|credential|signing[_.-]?key|login|_key|key",
+        r"|access[_.-]?id|client[_.-]?id)",
     )
+)
+_ID_KEYWORDS = tuple(f"{a}{sep}id" for a in ("access", "client") for sep in ("", "_", ".", "-"))
+# Services whose credentials are long random strings that config files often label with the
+# service's name alone (`cloudflare: "…"`, `f("artifactory", "…")`), as gitleaks' vendor
+# rules do. A value under such a name must still look like a key: 32+ characters, letters
+# and digits, 3+ bits/char; names of public ids (`cloudflare_zone_id`) are skipped.
+SERVICE_NAMES = (
+    "airtable",
+    "algolia",
+    "artifactory",
+    "asana",
+    "bintray",
+    "bugsnag",
+    "cloudflare",
+    "codecov",
+    "contentful",
+    "datadog",
+    "dropbox",
+    "jfrog",
+    "launchdarkly",
+    "mailgun",
+    "mapbox",
+    "newrelic",
+    "pagerduty",
+    "rollbar",
+    "sendgrid",
+    "shopify",
+    "snyk",
+    "sumologic",
+    "twilio",
+    "zendesk",
 )
 _VALUE = r"[^\s\"'`;,<>(){}\[\]|]{8,300}"
 
@@ -280,12 +367,6 @@ FORMAT_RULES: tuple[Rule, ...] = (
     # AI providers
     _r("anthropic-key", _B + r"sk-ant-(?:api|admin)\d\d-[\w-]{93}AA" + _E, "sk-ant-"),
     _r(
-        "anthropic-key",
-        _B + r"sk-ant-(?:api|admin|sid)\d\d-[\w-]{20,}",
-        "sk-ant-",
-        check=min_entropy(4.0),
-    ),
-    _r(
         "openai-key",
         _B + r"sk-(?:proj|svcacct|admin)-[\w-]{20,}",
         "sk-proj-",
@@ -309,9 +390,9 @@ FORMAT_RULES: tuple[Rule, ...] = (
         check=_E3,
     ),
     # Chat, payment, mail
-    _r("slack-token", _B + r"xox[bp]-\d{8,13}-[0-9A-Za-z-]{8,}", "xoxb-", "xoxp-"),
-    _r("slack-token", _B + r"xox[as]-\d+-[0-9A-Za-z-]{8,}", "xoxa-", "xoxs-"),
-    _r("slack-token", _B + r"xoxe-\d+-[0-9A-Za-z-]{20,}", "xoxe-"),
+    _r("slack-token", _B + r"xox[bp]-\d{8,13}-[0-9A-Za-z-]{8,}", "xoxb-", "xoxp-", check=slack_ok),
+    _r("slack-token", _B + r"xox[as]-\d+-[0-9A-Za-z-]{8,}", "xoxa-", "xoxs-", check=slack_ok),
+    _r("slack-token", _B + r"xoxe-\d+-[0-9A-Za-z-]{20,}", "xoxe-", check=slack_ok),
     _r("slack-token", _B + r"xoxr-[0-9A-Za-z]{10,}", "xoxr-"),
     _r("slack-config-token", _B + r"xoxe\.xox[bp]-\d-[A-Za-z0-9]{40,}", "xoxe."),
     _r("slack-app-token", r"(?i)" + _B + r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", "xapp-"),
@@ -332,6 +413,12 @@ FORMAT_RULES: tuple[Rule, ...] = (
     ),
     _r("discord-bot-token", _B + r"[MN][A-Za-z\d]{23,25}\.[\w-]{6}\.[\w-]{27,38}" + _E, "."),
     _r("discord-webhook", r"discord(?:app)?\.com/api/webhooks/\d+/[\w-]{20,}", "discord"),
+    _r(
+        "twitter-bearer-token",
+        _B + r"A{20,}[A-Za-z0-9%]{40,140}(?![A-Za-z0-9%+/=])",
+        "a" * 20,
+        check=twitter_bearer_ok,
+    ),
     _r("telegram-bot-token", _B + r"\d{8,10}:AA[\w-]{33}" + _E, ":aa"),
     _r(
         "stripe-key",
@@ -448,8 +535,20 @@ ASSIGNMENT_RULES: tuple[Rule, ...] = (
         "key",
         "credential",
         "login",
+        *_ID_KEYWORDS,
         group=1,
         check=secret_like,
+    ),
+    # cloudflare: "…", "artifactory", "…"
+    _r(
+        "service-credential",
+        r"(?i)(?<![a-z])(?:" + "|".join(SERVICE_NAMES) + r")"
+        r"(?![\w.-]*(?:zone|account|org|project|user|site|team|app)[_.-]?id(?![a-z]))"
+        r"[\w.-]*['\"`]?[ \t]*"
+        r"(?:[:?]?=|=>|:|,)[ \t]*['\"`]?([A-Za-z0-9_-]{32,128})(?![\w.+/=-])",
+        *SERVICE_NAMES,
+        group=1,
+        check=lambda v: secret_like(v) and any(c.isalpha() for c in v),
     ),
     # --token VALUE, -vaultToken VALUE
     _r(
@@ -490,6 +589,7 @@ ASSIGNMENT_RULES: tuple[Rule, ...] = (
         group=1,
         check=lambda v: any(c.isdigit() or c in "+/=" for c in v),
         requires=r"kind:\s*['\"]?Secret['\"]?\s*$",
+        document=r"^---[ \t]*$",  # only the YAML document that is the Secret
     ),
 )
 
