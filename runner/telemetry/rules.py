@@ -539,6 +539,17 @@ ASSIGNMENT_RULES: tuple[Rule, ...] = (
         group=1,
         check=secret_like,
     ),
+    # password = "literal": a quoted literal assigned to a password name is a password,
+    # whatever its entropy (a dictionary word is a weak password, not a harmless one).
+    _r(
+        "password-literal",
+        r"(?i)(?<![a-z])(?:passw(?:or)?d|passwd|pwd)['\"`]?[ \t]*(?:[:]?=|=>|:)[ \t]*"
+        r"(['\"])([^'\"\s\\]{6,64})\1",
+        "pass",
+        "pwd",
+        group=2,
+        check=lambda v: not looks_placeholder(v) and not has_filler(v) and not has_sequence(v),
+    ),
     # cloudflare: "…", "artifactory", "…"
     _r(
         "service-credential",

@@ -39,13 +39,6 @@ TOKEN = "corpus-icarus-token-5521"  # noqa: S105 - test credential
 # The corpus positives (by `value`) that pass the rules, and why. Only the runner's
 # exact-value masking of secrets it knows covers them (see the last tests).
 ALLOWED_MISSES = {
-    # hashicorp-tf-password: `password       = "rootpasswd"` (the corpus value keeps the
-    # quotes, as gitleaks' secretGroup does). A lower-case dictionary-word
-    # value (2.9 bits/char, one character class); the identical string is also a corpus
-    # *negative* (gitleaks decides by the file being `.tf`), so no rule on the text alone can
-    # mask one and spare the other. Masking every short lower-case word under `password`
-    # would also mask prose and code.
-    '"rootpasswd"': "dictionary-word password; the same string is a corpus negative",
     # aws-amazon-bedrock-api-key-long-lived: AWS's documentation example key, the prefix
     # `ABSK` + base64("BedrockAPIKey-") followed by `EXAMPLE` repeated. "EXAMPLE" is AWS's
     # placeholder convention (as in `AKIAIOSFODNN7EXAMPLE`); the redactor treats values that

@@ -229,9 +229,9 @@ def test_corpus_regression() -> None:
     masked = sum(r["value"] not in redactor.redact(r["text"]) for r in positives)
     false_positives = sum(redactor.redact(r["text"]) != r["text"] for r in negatives)
     detected = sum(redactor.redact(r["text"]) != r["text"] for r in positives)
-    assert detected / len(positives) >= 0.99  # 809/811 measured
+    assert detected / len(positives) >= 0.99  # 810/811 measured
     assert masked / len(positives) >= 0.99
-    assert false_positives / len(negatives) <= 0.10  # 19/240 measured
+    assert false_positives / len(negatives) <= 0.10  # 20/240 measured
 
 
 def test_clean_stdlib_source_has_few_false_positives() -> None:
@@ -246,3 +246,17 @@ def test_clean_stdlib_source_has_few_false_positives() -> None:
             break
     assert total >= 1 << 20
     assert findings < 5
+
+
+def test_a_password_literal_is_masked_whatever_its_entropy() -> None:
+    redactor = Redactor()
+    cases = {'password = "rootpasswd"': "rootpasswd", 'db_pwd: "hunter22"': "hunter22"}
+    cases["PASSWORD='letmein1'"] = "letmein1"
+    for text, secret in cases.items():
+        assert secret not in redactor.redact(text), text
+
+
+def test_password_placeholders_and_references_stay() -> None:
+    redactor = Redactor()
+    for text in ('password = "changeme"', 'password = "${DB_PASSWORD}"', 'password = "xxxxxxxx"'):
+        assert redactor.redact(text) == text
