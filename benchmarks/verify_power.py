@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -210,6 +210,23 @@ class Results:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
         temporary.replace(path)
+
+
+class Saved(Protocol):
+    """What `finish` needs of a run's results (this module's and verify_pyperf's)."""
+
+    meta: dict[str, Any]
+
+    def save(self, path: Path) -> None: ...
+
+
+def finish(results: Saved, out: Path, summarize: Callable[[dict[str, Any]], str]) -> int:
+    """The end of a run: the load average recorded, the results saved, their tables printed."""
+    results.meta["loadavg_end"] = list(os.getloadavg())
+    results.save(out)
+    print(summarize(json.loads(out.read_text(encoding="utf-8"))))
+    print(f"\nresults: {out}")
+    return 0
 
 
 # -- the wall-time protocol --------------------------------------------------------------
@@ -514,11 +531,7 @@ def main(argv: list[str] | None = None) -> int:
                     wall_block(built[name], {0.0: args.busy_reps}, cfg, rng, busy=True, record=wall)
         for name in [n for n in args.instr_sizes.split(",") if n in built]:
             instruction_block(built[name], args.instr_reps, 2, effects, instr)
-    results.meta["loadavg_end"] = list(os.getloadavg())
-    results.save(out)
-    print(summarize(json.loads(out.read_text(encoding="utf-8"))))
-    print(f"\nresults: {out}")
-    return 0
+    return finish(results, out, summarize)
 
 
 if __name__ == "__main__":

@@ -156,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-    results.meta["loadavg_end"] = list(os.getloadavg())
-    results.save(out)
-    print(summarize(json.loads(out.read_text(encoding="utf-8"))))
-    print(f"\nresults: {out}")
-    return 0
+    return vp.finish(results, out, summarize)
 
 
 if __name__ == "__main__":

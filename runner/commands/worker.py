@@ -185,6 +185,21 @@ def post_report(
     Call under `reporting.locked(job_dir)`. `since`: when the first try failed (the retry
     window of `report_retry_s` counts from there).
     """
+
+    def record(state: str, next_retry_at: float | None, last_error: str, **more: Any) -> str:
+        """Record this try in forge.json (with `more` fields); returns `state`."""
+        reporting.update(
+            job_dir,
+            state=state,
+            attempts=attempt,
+            next_retry_at=next_retry_at,
+            last_error=last_error,
+            handle=handle.to_dict(),
+            **more,
+            reporter_pid=None,
+        )
+        return state
+
     try:
         delivery = reopen().finish(handle, result, job_dir)
     except ForgeError as exc:
@@ -202,47 +217,23 @@ def post_report(
         if retry_at is None:
             why = "gave up" if exc.retryable else "cannot be posted"
             sys.stderr.write(f"optirunner worker: report {why} ({attempt} tries): {exc}\n")
-            reporting.update(
-                job_dir,
-                state=reporting.FAILED,
-                attempts=attempt,
-                next_retry_at=None,
-                last_error=str(exc),
-                handle=handle.to_dict(),
-                reporter_pid=None,
-            )
-            return reporting.FAILED
+            return record(reporting.FAILED, None, str(exc))
         sys.stderr.write(
             f"optirunner worker: forge unavailable ({exc}); report pending, "
             f"optirunner serve retries it in {retry_at - now:.0f} s\n"
         )
-        reporting.update(
-            job_dir,
-            state=reporting.PENDING,
-            attempts=attempt,
-            next_retry_at=retry_at,
-            last_error=str(exc),
-            handle=handle.to_dict(),
+        return record(
+            reporting.PENDING,
+            retry_at,
+            str(exc),
             result=result.to_dict(),
             pending_since=since,
             gives_up_at=since + settings.report_retry_s,
-            reporter_pid=None,
         )
-        return reporting.PENDING
     sys.stderr.write(f"optirunner worker: reported on the issue: {delivery}\n")
-    reporting.update(
-        job_dir,
-        state=reporting.POSTED,
-        attempts=attempt,
-        next_retry_at=None,
-        last_error="",
-        handle=handle.to_dict(),
-        delivery=delivery.to_dict(),
-        result=None,
-        gives_up_at=None,
-        reporter_pid=None,
+    return record(
+        reporting.POSTED, None, "", delivery=delivery.to_dict(), result=None, gives_up_at=None
     )
-    return reporting.POSTED
 
 
 def retry_report(settings: Settings, job_dir: Path, job: ForgeJob) -> int:

@@ -129,7 +129,7 @@ class IcarusShipper:
             self.reconnects += 1
             delay = backoff_delay(attempt, self.config.backoff_initial_s, self.config.backoff_max_s)
             attempt += 1
-            await _sleep_or_stop(stop, delay)
+            await sleep_or_stop(stop, delay)
 
     def _connect(self) -> Any:
         headers = {
@@ -171,7 +171,7 @@ class IcarusShipper:
             if not batch:
                 if drain:
                     return True
-                await _sleep_or_stop(stop, self.config.idle_poll_s)
+                await sleep_or_stop(stop, self.config.idle_poll_s)
                 continue
             await self._send_batch(ws, batch)
         return False
@@ -189,7 +189,8 @@ class IcarusShipper:
         self.acked_events += len(batch)
 
 
-async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+async def sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+    """Wait `delay` seconds, or less when `stop` is set meanwhile (both shippers use it)."""
     try:
         await asyncio.wait_for(stop.wait(), timeout=delay)
     except TimeoutError:

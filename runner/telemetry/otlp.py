@@ -26,7 +26,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
 from runner import __version__
-from runner.telemetry.icarus import TelemetryUnreachable, backoff_delay
+from runner.telemetry.icarus import TelemetryUnreachable, backoff_delay, sleep_or_stop
 from runner.telemetry.spool import Spool, Spooled
 from runner.telemetry.tracing import JOB_ID_KEY, SCOPE, STATUS_KEY, otel_attributes, to_ns
 
@@ -181,21 +181,14 @@ class OtlpShipper:
                 delay = backoff_delay(
                     attempt - 1, self.config.backoff_initial_s, self.config.backoff_max_s
                 )
-                await _sleep_or_stop(stop, delay)
+                await sleep_or_stop(stop, delay)
                 continue
             attempt = 0
             if sent == 0:
                 if drain:
                     return
-                await _sleep_or_stop(stop, self.config.idle_poll_s)
+                await sleep_or_stop(stop, self.config.idle_poll_s)
 
     def close(self) -> None:
         """Release the exporter's HTTP session."""
         self.exporter.shutdown()  # type: ignore[no-untyped-call]
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=delay)
-    except TimeoutError:
-        return

@@ -26,11 +26,11 @@ from runner.webhooks.contract import (
     GITLAB_REQUEST,
     JIRA_REQUEST,
     WEBHOOK_RESPONSES,
-    ApiError,
     Health,
     JobList,
     JobRecord,
     Readiness,
+    api_responses,
 )
 from runner.webhooks.decision import Decision, Ignored
 from runner.webhooks.receive import FORGES, receive
@@ -86,14 +86,7 @@ def create_app(state: AppState) -> FastAPI:
         body = await anyio.to_thread.run_sync(state.metrics.render)
         return Response(body, media_type=CONTENT_TYPE)
 
-    @app.get(
-        "/api/jobs",
-        responses={
-            200: {"model": JobList},
-            400: {"model": ApiError, "description": "Unknown state"},
-            503: {"model": ApiError, "description": "The job store is unavailable"},
-        },
-    )
+    @app.get("/api/jobs", responses=api_responses(JobList, 400, "Unknown state"))
     async def list_jobs(
         wanted: Annotated[
             str | None,
@@ -107,14 +100,7 @@ def create_app(state: AppState) -> FastAPI:
     ) -> Response:
         return await _list_jobs(state, wanted, limit)
 
-    @app.get(
-        "/api/jobs/{job_id}",
-        responses={
-            200: {"model": JobRecord},
-            404: {"model": ApiError, "description": "No such job"},
-            503: {"model": ApiError, "description": "The job store is unavailable"},
-        },
-    )
+    @app.get("/api/jobs/{job_id}", responses=api_responses(JobRecord, 404, "No such job"))
     async def show_job(job_id: str) -> Response:
         return await _show_job(state, job_id)
 

@@ -7,11 +7,12 @@ signatures are computed over the exact bytes, so their request is described here
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import fields
+from typing import Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
-from runner.store.models import JobState
+from runner.store.models import Job
 
 
 class _Answer(BaseModel):
@@ -56,30 +57,24 @@ class Readiness(_Answer):
     checks: ReadinessChecks
 
 
-class JobRecord(_Answer):
-    """One job as `GET /api/jobs/{id}` and `jobs show` give it."""
+def _job_record() -> type[_Answer]:
+    """The store's `Job` fields, as the routes answer them (`Job.to_dict()`)."""
+    types = get_type_hints(Job)
+    required: dict[str, Any] = {field.name: (types[field.name], ...) for field in fields(Job)}
+    return create_model(
+        "JobRecord",
+        __base__=_Answer,
+        __doc__="One job as `GET /api/jobs/{id}` and `jobs show` give it.",
+        __module__=__name__,
+        **required,
+    )
 
-    id: str
-    dedupe_key: str
-    delivery_id: str | None
-    state: JobState
-    spec: dict[str, Any]
-    source: dict[str, Any]
-    attempts: int
-    max_attempts: int
-    available_at: float
-    lease_owner: str | None
-    lease_expires: float | None
-    cancel_requested: bool
-    message: str
-    created_at: float
-    updated_at: float
-    started_at: float | None
-    finished_at: float | None
+
+JobRecord = _job_record()
 
 
 class JobList(_Answer):
-    jobs: list[JobRecord]
+    jobs: list[JobRecord]  # type: ignore[valid-type]  # a model built from `Job`
 
 
 class ApiError(_Answer):
@@ -95,6 +90,17 @@ def _rejections(*statuses: int) -> dict[int | str, dict[str, Any]]:
         503: "The job store is unavailable; the forge delivers again later",
     }
     return {status: {"model": Rejection, "description": reasons[status]} for status in statuses}
+
+
+def api_responses(
+    model: type[BaseModel], error: int, description: str
+) -> dict[int | str, dict[str, Any]]:
+    """The answers of a job API route: `model`, the `error` it may give, and 503."""
+    return {
+        200: {"model": model},
+        error: {"model": ApiError, "description": description},
+        503: {"model": ApiError, "description": "The job store is unavailable"},
+    }
 
 
 WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -13,38 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from ..projects import SHOP, SLOW_MODULE, TESTS, write_files
+
 pytestmark = pytest.mark.slow
-
-SLOW_MODULE = '''"""A tiny project with one slow function."""
-
-
-def common(left, right):
-    """Items of `left` that are also in `right`, in order."""
-    out = []
-    for item in left:
-        if item in right:
-            out.append(item)
-    return out
-'''
-
-TESTS = """from shop import common
-
-
-def test_common():
-    assert common([1, 2, 3], [3, 1]) == [1, 3]
-    assert common([], [1]) == []
-    assert common(list(range(300)), list(range(0, 300, 7))) == list(range(0, 300, 7))
-"""
-
-BENCH = """import os
-from shop import common
-
-left = list(range(3000))
-right = list(range(0, 6000, 2))
-for _ in range(3):
-    common(left, right)
-"""
-
 
 # Short measuring budgets: these tests check the pipeline, not the statistics.
 FAST = {"OPTIRUNNER_MEASURE__BUDGET_S": "6", "OPTIRUNNER_MEASURE__INSTRUCTIONS": "never"}
@@ -76,11 +47,7 @@ def git(cwd: Path, *args: str) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "shop-project"
-    root.mkdir()
-    (root / "shop.py").write_text(SLOW_MODULE)
-    (root / "test_shop.py").write_text(TESTS)
-    (root / "bench.py").write_text(BENCH)
+    root = write_files(tmp_path / "shop-project", SHOP)
     git(root, "init", "-q")
     git(root, "add", ".")
     git(root, "commit", "-qm", "init")

@@ -27,6 +27,7 @@ import pytest
 
 from runner.forge.base import marker
 
+from ..projects import SHOP, SLOW_MODULE, write_files
 from .conftest import Serve, tiny_repo, wait_for, write_config
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "forge"))
@@ -41,32 +42,6 @@ TOKEN = "glpat-e2e-SeCrEt-0123456789"  # noqa: S105 - a test token
 WEBHOOK_TOKEN = "test-gitlab-webhook-token"  # noqa: S105 - write_config's webhook token
 PROJECT = "acme/widgets"  # what FakeGitLab knows: project 42, issue 7, default branch main
 
-SLOW_MODULE = '''"""A tiny project with one slow function."""
-
-
-def common(left, right):
-    """Items of `left` that are also in `right`, in order."""
-    out = []
-    for item in left:
-        if item in right:
-            out.append(item)
-    return out
-'''
-TESTS = """from shop import common
-
-
-def test_common():
-    assert common([1, 2, 3], [3, 1]) == [1, 3]
-    assert common([], [1]) == []
-    assert common(list(range(300)), list(range(0, 300, 7))) == list(range(0, 300, 7))
-"""
-BENCH = """from shop import common
-
-left = list(range(3000))
-right = list(range(0, 6000, 2))
-for _ in range(3):
-    common(left, right)
-"""
 # The targets come from the repository: only a real clone of the project can know them.
 REPO_FILE = 'targets = ["shop.py::common"]\nbench_cmd = "python bench.py"\n'
 
@@ -106,11 +81,7 @@ def seed_remote(tmp: Path, files: dict[str, str]) -> tuple[Path, Path]:
     bare = root / "acme" / "widgets.git"
     bare.mkdir(parents=True)
     git("init", "--bare", "-q", "-b", "main", str(bare), cwd=tmp)
-    seed = tmp / "seed"
-    seed.mkdir()
-    for name, text in files.items():
-        (seed / name).parent.mkdir(parents=True, exist_ok=True)
-        (seed / name).write_text(text)
+    seed = write_files(tmp / "seed", files)
     git("init", "-q", "-b", "main", cwd=seed)
     git("add", "-A", cwd=seed)
     git("commit", "-q", "-m", "initial", cwd=seed)
@@ -120,13 +91,7 @@ def seed_remote(tmp: Path, files: dict[str, str]) -> tuple[Path, Path]:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    files = {
-        "shop.py": SLOW_MODULE,
-        "test_shop.py": TESTS,
-        "bench.py": BENCH,
-        ".optirunner.toml": REPO_FILE,
-    }
-    root, bare = seed_remote(tmp_path, files)
+    root, bare = seed_remote(tmp_path, {**SHOP, ".optirunner.toml": REPO_FILE})
     with (
         GitHTTPServer(root, basic(TOKEN)) as git_server,
         FakeGitLab(TOKEN, git_server.url, bare) as api,
@@ -342,6 +307,19 @@ def trying_now(serve: Serve, job_id: str) -> bool:
     return True
 
 
+def check_posted_once(serve: Serve, world: World, job_id: str) -> dict[str, Any]:
+    """A report that was pending: one note and one MR (posted exactly once), and `jobs show`
+    says posted, without an error; its `reporting` section."""
+    check_delivery(serve, world, job_id)
+    assert len(world.requests("POST", "/issues/7/notes")) == 1
+    assert len(world.requests("POST", "/merge_requests")) == 1
+    wait_for(lambda: shown(serve, job_id)["reporting"]["state"] == "posted", timeout=10)
+    final = shown(serve, job_id)["reporting"]
+    assert final["last_error"] is None
+    assert final["delivery"]["merge_request"] == "1"
+    return final
+
+
 def test_a_pending_report_survives_a_restart_of_serve(world: World, serves: list[Serve]) -> None:
     """Forge down as the job ends: succeeded, report pending, retried by serve. serve is
     stopped (SIGTERM) in the middle of a retry: it stops the retry, exits 0, and nothing
@@ -391,13 +369,7 @@ def test_a_pending_report_survives_a_restart_of_serve(world: World, serves: list
     wait_done(again, world, job_id, timeout=60)
     assert "report retry started" in again.log.read_text()
     assert hits.count("after") == 1
-    check_delivery(again, world, job_id)  # one note, one MR: posted exactly once
-    assert len(world.requests("POST", "/issues/7/notes")) == 1
-    assert len(world.requests("POST", "/merge_requests")) == 1
-    wait_for(lambda: shown(again, job_id)["reporting"]["state"] == "posted", timeout=10)
-    final = shown(again, job_id)["reporting"]
-    assert final["last_error"] is None
-    assert final["delivery"]["merge_request"] == "1"
+    final = check_posted_once(again, world, job_id)
     assert "retrying" not in final
 
 
@@ -467,11 +439,5 @@ def test_a_minute_long_502_loses_nothing(world: World, serves: list[Serve]) -> N
     wait_done(serve, world, job_id, timeout=100)
     assert hits.count("after") == 1
     assert hits.count("before") >= 3  # retried through the outage, not once and given up
-    check_delivery(serve, world, job_id)  # one note, one MR: posted exactly once
-    assert len(world.requests("POST", "/issues/7/notes")) == 1
-    assert len(world.requests("POST", "/merge_requests")) == 1
-    wait_for(lambda: shown(serve, job_id)["reporting"]["state"] == "posted", timeout=10)
-    final = shown(serve, job_id)["reporting"]
-    assert final["last_error"] is None
+    final = check_posted_once(serve, world, job_id)
     assert final["next_retry"] is None
-    assert final["delivery"]["merge_request"] == "1"

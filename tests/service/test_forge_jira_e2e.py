@@ -28,9 +28,9 @@ import pytest
 
 from runner.forge.base import MARKER_PREFIX
 
+from ..projects import SLOW_MODULE
 from .conftest import Serve, wait_for
 from .test_forge_e2e import (
-    SLOW_MODULE,
     basic,
     git,
     job_state,

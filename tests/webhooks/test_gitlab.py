@@ -6,6 +6,8 @@ import copy
 import json
 from typing import Any
 
+import pytest
+
 from runner.config import ServiceSettings
 from runner.webhooks import gitlab
 from runner.webhooks.decision import Ignored, JobRequest
@@ -73,13 +75,27 @@ def test_bad_command_is_an_invalid_spec(settings: ServiceSettings) -> None:
         assert decision.reason.startswith("no job:")
 
 
-def test_label_event_with_unparsable_block_makes_no_job(settings: ServiceSettings) -> None:
-    headers, data = payload("issue_update_label_added")
-    data["object_attributes"]["description"] = "```optirunner\ntargets = [\n```\n"
+@pytest.mark.parametrize(
+    ("fixture", "description", "reason"),
+    [
+        ("issue_update_label_added", "```optirunner\ntargets = [\n```\n", "not valid TOML"),
+        # Found by the fuzz test (was a 500): int(inf) raised OverflowError.
+        (
+            "issue_open",
+            "```optirunner\nmax_candidates = inf\n```",
+            "max_candidates must be an integer",
+        ),
+    ],
+)
+def test_issue_event_with_a_bad_block_makes_no_job(
+    settings: ServiceSettings, fixture: str, description: str, reason: str
+) -> None:
+    headers, data = payload(fixture)
+    data["object_attributes"]["description"] = description
     decision = gitlab.decide(settings, headers, data)
     assert isinstance(decision, Ignored)
     assert decision.invalid_spec
-    assert "not valid TOML" in decision.reason
+    assert reason in decision.reason
 
 
 def test_label_event_with_block(settings: ServiceSettings) -> None:
@@ -140,12 +156,3 @@ def test_unknown_event_is_ignored(settings: ServiceSettings) -> None:
     decision = gitlab.decide(settings, {}, {"object_kind": "pipeline", "user": {}})
     assert isinstance(decision, Ignored)
     assert "pipeline" in decision.reason
-
-
-def test_block_with_infinite_max_candidates_makes_no_job(settings: ServiceSettings) -> None:
-    # Found by the fuzz test (was a 500): int(inf) raised OverflowError.
-    headers, data = payload("issue_open")
-    data["object_attributes"]["description"] = "```optirunner\nmax_candidates = inf\n```"
-    decision = gitlab.decide(settings, headers, data)
-    assert isinstance(decision, Ignored)
-    assert decision.invalid_spec
