@@ -282,7 +282,9 @@ FORMAT_RULES: tuple[Rule, ...] = (
         "a3t",
         check=_E3,
     ),
-    _r("aws-bedrock-key", _B + r"ABSK[A-Za-z0-9+/]{109,269}={0,2}", "absk"),
+    # ABSK + base64("BedrockAPIKey-"...): the prefix alone proves the format, so even
+    # AWS's documented EXAMPLE key is masked (a copied sample costs nothing when masked).
+    _r("aws-bedrock-key", _B + r"ABSK[A-Za-z0-9+/]{109,269}={0,2}", "absk", check=any_value),
     _r(
         "aws-bedrock-key",
         r"bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=]*",

@@ -3,11 +3,10 @@ output, span events, exception messages) and into Sentry exceptions, is looked f
 sink: events.jsonl, the spool, the Icarus receiver's database, the OTLP request bodies and
 the envelopes Sentry's transport posts.
 
-The property is strict: no positive reaches any sink, except the ones listed in
-`ALLOWED_MISSES`, each with the reason the rules let it through. The list is exact (the
-redactor's misses on the bare strings must equal it), so a new miss fails here, and a rule
-that starts catching one of them must take it off the list. Once the runner knows the
-values (the sandbox environment, settings secrets), not even those get through.
+The property is strict: no positive reaches any sink. A canary text that no rule masks
+is traced alongside and must arrive in every sink, so the search for leaks is not blind to
+a sink's encoding. Values that no rule catches but the runner knows (its settings secrets,
+the sandbox environment) are masked too.
 """
 
 from __future__ import annotations
@@ -36,15 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "fixtures" / "redaction-corpus.jsonl"
 TOKEN = "corpus-icarus-token-5521"  # noqa: S105 - test credential
 
-# The corpus positives (by `value`) that pass the rules, and why. Only the runner's
-# exact-value masking of secrets it knows covers them (see the last tests).
-ALLOWED_MISSES = {
-    # aws-amazon-bedrock-api-key-long-lived: AWS's documentation example key, the prefix
-    # `ABSK` + base64("BedrockAPIKey-") followed by `EXAMPLE` repeated. "EXAMPLE" is AWS's
-    # placeholder convention (as in `AKIAIOSFODNN7EXAMPLE`); the redactor treats values that
-    # say example as placeholders, which is what keeps documentation samples unmasked.
-    "ABSKQmVkcm9ja0FQSUtleS1" + "EXAMPLE" * 15 + "EXM=": "AWS's documented example key",
-}
+# Harmless text no rule masks: it must arrive everywhere (the search sees each encoding).
+CANARY = "optirunner canary: tulip garden at seven"
+# Secrets no rule could recognise (ordinary words); masked only because the runner knows them.
+KNOWN = ("marmalade-sunday", "quiet lantern harbour")
 
 
 def positives() -> list[dict[str, Any]]:
@@ -124,35 +118,30 @@ def leaks(sinks: dict[str, str], values: Iterable[str]) -> dict[str, set[str]]:
     return {name: {v for v in values if v in text} for name, text in sinks.items()}
 
 
-def test_the_redactor_misses_exactly_the_allowed_positives() -> None:
+def test_the_redactor_masks_every_positive() -> None:
     cases = positives()
     assert len(cases) >= 800
     redactor = Redactor()
-    missed = {c["value"] for c in cases if c["value"] in redactor.redact(c["text"])}
-    assert missed == set(ALLOWED_MISSES)
-    # an allowed value is not also the value of a positive the rules catch elsewhere
-    caught = [c for c in cases if c["value"] not in redactor.redact(c["text"])]
-    assert not {c["value"] for c in caught} & set(ALLOWED_MISSES)
+    missed = [c["value"] for c in cases if c["value"] in redactor.redact(c["text"])]
+    assert missed == []
+    assert redactor.redact(CANARY) == CANARY
+    assert all(redactor.redact(k) == k for k in KNOWN)  # only knowing them masks them
 
 
-def test_no_caught_positive_reaches_any_sink(tmp_path: Path, otlp_collector: Captured) -> None:
+def test_no_positive_reaches_any_sink(tmp_path: Path, otlp_collector: Captured) -> None:
     cases = positives()
-    sinks = run_job(tmp_path, otlp_collector, [c["text"] for c in cases], known=[])
-    found = leaks(sinks, {c["value"] for c in cases})
-    for name, values in found.items():
-        assert values <= set(ALLOWED_MISSES), (name, sorted(values - set(ALLOWED_MISSES))[:5])
-        # the allowed ones do arrive: the search sees through each sink's encoding
-        assert values == set(ALLOWED_MISSES), name
-    assert len(otlp_collector.spans()) == len(cases)
+    texts = [c["text"] for c in cases] + [CANARY]
+    sinks = run_job(tmp_path, otlp_collector, texts, known=[])
+    assert leaks(sinks, {c["value"] for c in cases}) == {name: set() for name in sinks}
+    assert all(CANARY in text for text in sinks.values()), sorted(sinks)
+    assert len(otlp_collector.spans()) == len(texts)
 
 
 def test_no_sink_leaks_a_secret_the_runner_knows(tmp_path: Path, otlp_collector: Captured) -> None:
-    cases = [c for c in positives() if c["value"] in ALLOWED_MISSES]
-    assert len(cases) == len(ALLOWED_MISSES)
-    sinks = run_job(
-        tmp_path, otlp_collector, [c["text"] for c in cases], [c["value"] for c in cases]
-    )
-    assert leaks(sinks, {c["value"] for c in cases}) == {name: set() for name in sinks}
+    texts = [f"connecting with {k}" for k in KNOWN] + [CANARY]
+    sinks = run_job(tmp_path, otlp_collector, texts, list(KNOWN))
+    assert leaks(sinks, KNOWN) == {name: set() for name in sinks}
+    assert all(CANARY in text for text in sinks.values())
 
 
 # Sentry runs in a fresh interpreter (it installs process-wide hooks): one captured
@@ -207,18 +196,16 @@ def sentry_events(tmp_path: Path, ingest: Captured, texts: list[str], known: lis
     return "\0".join(strings(items))
 
 
-def test_no_caught_positive_reaches_sentry(tmp_path: Path, sentry_ingest: Captured) -> None:
+def test_no_positive_reaches_sentry(tmp_path: Path, sentry_ingest: Captured) -> None:
     cases = positives()
-    sent = sentry_events(tmp_path, sentry_ingest, [c["text"] for c in cases], known=[])
-    leaked = {c["value"] for c in cases if c["value"] in sent}
-    assert leaked <= set(ALLOWED_MISSES), sorted(leaked - set(ALLOWED_MISSES))[:5]
-    assert leaked == set(ALLOWED_MISSES)  # they do arrive: the search is not blind
+    texts = [c["text"] for c in cases] + [CANARY]
+    sent = sentry_events(tmp_path, sentry_ingest, texts, known=[])
+    assert [c["value"] for c in cases if c["value"] in sent] == []
+    assert CANARY in sent  # the search is not blind
 
 
-def test_sentry_masks_the_allowed_positives_once_known(
-    tmp_path: Path, sentry_ingest: Captured
-) -> None:
-    cases = [c for c in positives() if c["value"] in ALLOWED_MISSES]
-    values = [c["value"] for c in cases]
-    sent = sentry_events(tmp_path, sentry_ingest, [c["text"] for c in cases], known=values)
-    assert not [v for v in values if v in sent]
+def test_sentry_masks_the_secrets_the_runner_knows(tmp_path: Path, sentry_ingest: Captured) -> None:
+    texts = [f"connecting with {k}" for k in KNOWN] + [CANARY]
+    sent = sentry_events(tmp_path, sentry_ingest, texts, known=list(KNOWN))
+    assert [k for k in KNOWN if k in sent] == []
+    assert CANARY in sent

@@ -229,9 +229,9 @@ def test_corpus_regression() -> None:
     masked = sum(r["value"] not in redactor.redact(r["text"]) for r in positives)
     false_positives = sum(redactor.redact(r["text"]) != r["text"] for r in negatives)
     detected = sum(redactor.redact(r["text"]) != r["text"] for r in positives)
-    assert detected / len(positives) >= 0.99  # 810/811 measured
+    assert detected / len(positives) >= 0.99  # 811/811 measured
     assert masked / len(positives) >= 0.99
-    assert false_positives / len(negatives) <= 0.10  # 20/240 measured
+    assert false_positives / len(negatives) <= 0.10  # 21/240 measured
 
 
 def test_clean_stdlib_source_has_few_false_positives() -> None:
