@@ -188,19 +188,32 @@ def test_ctrl_c_cancels_cleanly(project: Path) -> None:
     )
     git(project, "commit", "-qam", "slow tests")
     before = snapshot(project)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "optimize", str(project), "--target", "shop.py::common"],
-        env={**os.environ, **FAST},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not _marker_processes(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _marker_processes(marker), "the test command never started"
-    proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
+    assert _marker_processes(marker) == [], "a marker process of an earlier run is alive"
+    # A shell's background job (`cmd &`) inherits SIGINT ignored, and an ignored SIGINT
+    # stays ignored across exec: Python would never raise KeyboardInterrupt. A handled
+    # signal is reset to the default at exec, so handle it here while the child starts.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", "optimize", str(project), "-t", "shop.py::common"],
+            env={**os.environ, **FAST},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with proc:  # closes the pipes and reaps the child even when an assertion fails
+        try:
+            deadline = time.monotonic() + 60
+            while not _marker_processes(marker) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _marker_processes(marker), "the test command never started"
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     assert proc.returncode == 130
     assert "Traceback" not in err
     time.sleep(0.5)
