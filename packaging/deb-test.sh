@@ -8,7 +8,12 @@
 #   install    `apt-get install ./optirunner_*.deb` inside it (dependencies from the mirror)
 #   version, doctor, verify, security (exposure <= 2.5), demo (the installed example)
 #   boot       `systemd-nspawn --boot`: configure, the unit reaches active (running),
-#              /healthz answers, the hardened unit's sandbox starts, stop drains and exits 0
+#              /healthz answers, the hardened unit's sandbox starts
+#   job        a GitLab `/optimize` note webhook (the stored webhook secret as X-Gitlab-Token)
+#              queues a real job on a local git checkout of the example; it reaches `running`
+#   stop       `systemctl stop` while that job runs: the listener drains 1 job, the job ends
+#              `succeeded` after the stop was sent, Result=success within TimeoutStopSec,
+#              no process of the unit is left
 #   purge      `apt-get purge`: no file, user, group or directory of the package is left
 #
 # A step that this machine cannot run prints "SKIPPED: <reason>" (and the reason is checked,
@@ -25,6 +30,14 @@ ROOT=$CACHE/$SUITE-work
 BASE_MAX_AGE_DAYS=14
 DEMO_ENV="OPTIRUNNER_MEASURE__BUDGET_S=8 OPTIRUNNER_MEASURE__INSTRUCTION_REPEATS=1 OPTIRUNNER_MEASURE__NOISE_PAIRS=6"
 DEMO_TARGETS="--target inventory/stock.py::missing_skus --target inventory/reports.py::render_csv"
+# The job of the stop step: one demo target on a git checkout of the example, mapped to a
+# GitLab project path by service.repositories. In the state directory, because the unit's
+# ProtectSystem=strict makes everything else read-only and `git worktree add` writes to the
+# repository's .git. No forge.gitlab.url: the job runs and reports nowhere.
+JOB_PROJECT=acme/inventory
+JOB_REPO=/var/lib/optirunner/repos/inventory
+JOB_TARGET=inventory/stock.py::missing_skus
+JOB_FIXTURE=tests/webhooks/fixtures/gitlab/note_issue_optimize_command.json
 
 rm -rf "$LOG" && mkdir -p "$LOG" "$CACHE"
 export SYSTEMD_COLORS=0 SYSTEMD_URLIFY=0 SYSTEMD_PAGER=cat LC_ALL=C.UTF-8
@@ -321,17 +334,144 @@ sandbox_under_unit() {
         systemctl daemon-reload
         exit $rc'
 }
+# A real job for the stop step: the checkout, its mapping and the demo's short measuring
+# settings in config.toml (restart to read them), then GitLab's note webhook, authenticated
+# with the webhook secret `configure` stored (the credential optirunner-webhook-secret,
+# serve's default GitLab token), and wait until the job runs.
+queue_job() {
+    set -e
+    rm -f "$LOG/job-id.txt"
+    in_boot sh -c "set -e
+        mkdir -p $(dirname $JOB_REPO)
+        cp -r /usr/share/optirunner/examples/inventory $JOB_REPO
+        chown -R optirunner: $(dirname $JOB_REPO)
+        cd $JOB_REPO
+        as() { runuser -u optirunner -- env HOME=/var/lib/optirunner \"\$@\"; }
+        as git init -q -b main .
+        as git add -A
+        as git -c user.name=deb-test -c user.email=deb-test@optirunner.invalid \
+            commit -q -m 'the installed example'
+        as git log --oneline
+        cat >>/etc/optirunner/config.toml <<EOF
+
+# deb-test: the job of the stop step (the demo's measuring settings)
+[measure]
+budget_s = 8
+instruction_repeats = 1
+noise_pairs = 6
+
+[service.repositories]
+\"$JOB_PROJECT\" = \"$JOB_REPO\"
+EOF
+        systemctl restart optirunner
+        systemctl show -p ActiveState,SubState,MainPID optirunner"
+    # The fixture delivery, pointed at the mapped project and the demo target; the secret
+    # is decrypted inside the container and never printed.
+    local out
+    out=$(in_boot /usr/bin/python3 -c '
+import json, subprocess, sys, time, urllib.error, urllib.request
+project, target = sys.argv[1:3]
+body = json.load(sys.stdin)
+body["project"]["path_with_namespace"] = project
+body["object_attributes"]["note"] = "/optimize " + target
+body["object_attributes"]["id"] = int(time.time())  # a new note: not a duplicate delivery
+token = subprocess.run(
+    ["systemd-creds", "decrypt", "--name=optirunner-webhook-secret",
+     "/etc/credstore.encrypted/optirunner-webhook-secret", "-"],
+    capture_output=True, check=True).stdout.decode().strip()
+assert token, "the stored webhook secret is empty"
+api = "http://127.0.0.1:8480"
+req = urllib.request.Request(api + "/webhooks/gitlab", data=json.dumps(body).encode(), headers={
+    "Content-Type": "application/json", "X-Gitlab-Event": "Note Hook",
+    "X-Gitlab-Instance": "https://gitlab.example.com", "X-Gitlab-Token": token,
+    "Idempotency-Key": "deb-test-%d" % time.time_ns()})
+try:
+    r = urllib.request.urlopen(req, timeout=30)
+except urllib.error.HTTPError as exc:
+    r = exc
+answer = r.read().decode()
+print("webhook:", r.status, answer)
+assert r.status == 202, "the webhook was not queued"
+job = json.loads(answer)["job_id"]
+deadline, state = time.monotonic() + 60, None
+while time.monotonic() < deadline:
+    data = json.load(urllib.request.urlopen(api + "/api/jobs/" + job, timeout=10))
+    if data["state"] != state:
+        state = data["state"]
+        print("job %s: %s" % (job, state), flush=True)
+    if state != "queued":
+        break
+    time.sleep(0.25)
+assert state == "running", "job %s is %s, not running" % (job, state)
+print("job-id:", job)
+' "$JOB_PROJECT" "$JOB_TARGET" <"$TOP/$JOB_FIXTURE" 2>&1) || { echo "$out"; return 1; }
+    echo "$out"
+    echo "$out" | sed -n 's/^job-id: //p' >"$LOG/job-id.txt"
+    test -s "$LOG/job-id.txt"
+    in_boot systemctl status optirunner --no-pager -l -n 0 | sed -n '/CGroup:/,$p'
+}
+# `systemctl stop` while the job runs (or, when the job step was skipped, with none).
 stop_drains() {
     set -e
-    local since
-    since=$(in_boot date '+%Y-%m-%d %H:%M:%S')
+    local expect=$1 job="" cursor cgroup t_stop t_end timeout_us jobs_json
+    if [ "$expect" = 1 ]; then
+        job=$(cat "$LOG/job-id.txt" 2>/dev/null || true)
+        if [ -z "$job" ]; then
+            echo "no job is running (the job step failed): nothing to drain; stopping anyway"
+            in_boot systemctl stop optirunner || true
+            return 1
+        fi
+        echo "job $job: $(in_boot /usr/bin/python3 -c 'import json, sys, urllib.request as u
+print(json.load(u.urlopen("http://127.0.0.1:8480/api/jobs/" + sys.argv[1], timeout=10))["state"])' "$job")"
+    fi
+    cursor=$(in_boot journalctl -n 1 --show-cursor -q -o cat --no-pager | sed -n 's/^-- cursor: //p')
+    cgroup=$(in_boot systemctl show -P ControlGroup optirunner)
+    timeout_us=$(in_boot systemd-analyze timespan "$(in_boot systemctl show -P TimeoutStopUSec optirunner)" \
+        | sed -n 's/^ *μs: *//p')
+    t_stop=$(in_boot date +%s.%N)
     in_boot systemctl stop optirunner
+    t_end=$(in_boot date +%s.%N)
     in_boot systemctl show -p ActiveState,Result,ExecMainCode,ExecMainStatus optirunner | tee "$LOG/stopped.txt"
-    in_boot journalctl -u optirunner --since "$since" -o cat --no-pager | tee "$LOG/stop-journal.txt"
+    in_boot journalctl -u optirunner ${cursor:+--after-cursor="$cursor"} -o short-precise --no-pager \
+        | tee "$LOG/stop-journal.txt"
+    awk -v a="$t_stop" -v b="$t_end" -v t="$timeout_us" \
+        'BEGIN { printf "stop took %.1f s (TimeoutStopSec %.0f s)\n", b - a, t / 1e6; exit !(b - a < t / 1e6) }'
     grep -qx ActiveState=inactive "$LOG/stopped.txt"
     grep -qx Result=success "$LOG/stopped.txt"
     grep -qx ExecMainStatus=0 "$LOG/stopped.txt"
-    grep -q 'draining' "$LOG/stop-journal.txt"
+    grep -q "draining $expect job(s)" "$LOG/stop-journal.txt"
+    grep -q 'optirunner.listener: stopped$' "$LOG/stop-journal.txt"
+    if grep -iE 'aborting|second SIGTERM|return to the queue|Killing process|timed out|watchdog' \
+        "$LOG/stop-journal.txt"; then
+        echo "the stop was not a clean drain (above)"
+        return 1
+    fi
+    # Nothing of the unit is left: its cgroup is gone (or empty), no process of its user.
+    in_boot sh -c "! test -s /sys/fs/cgroup$cgroup/cgroup.procs" ||
+        { echo "processes left in $cgroup:"; in_boot cat "/sys/fs/cgroup$cgroup/cgroup.procs"; return 1; }
+    if in_boot pgrep -u optirunner -a; then
+        echo "processes of the optirunner user are left (above)"
+        return 1
+    fi
+    echo "no process left (cgroup $cgroup)"
+    [ -n "$job" ] || return 0
+    # The job: finished by the drain, succeeded at its first attempt (not requeued, not
+    # killed), after the stop was sent. The store, read as the service user.
+    grep -q "job $job: worker exit 0 -> succeeded" "$LOG/stop-journal.txt"
+    jobs_json=$(in_boot runuser -u optirunner -- env HOME=/var/lib/optirunner \
+        STATE_DIRECTORY=/var/lib/optirunner optirunner jobs list --json)
+    echo "$jobs_json" | in_boot /usr/bin/python3 -c '
+import json, sys
+job, t_stop = sys.argv[1], float(sys.argv[2])
+rows = [j for j in json.load(sys.stdin) if j["id"] == job]
+assert rows, "job %s is not in the store" % job
+j = rows[0]
+print("job %s: %s, attempt %d, finished %.1f s after the stop was sent: %s"
+      % (job, j["state"], j["attempts"], (j["finished_at"] or 0) - t_stop, j["message"]))
+assert j["state"] == "succeeded", "not succeeded"
+assert j["attempts"] == 1, "more than one attempt"
+assert j["finished_at"] and j["finished_at"] > t_stop, "it had ended before the stop"
+' "$job" "$t_stop"
 }
 purge() {
     set -e
@@ -367,7 +507,14 @@ fi
 if [ -z "$BOOT_REASON" ] && run boot boot; then
     run service service_checks && record INFO healthz 0 "$(tail -n 1 "$LOG/healthz.txt")"
     run sandbox sandbox_under_unit
-    run stop stop_drains
+    # The stop step's job needs the sandbox that the previous step proved.
+    if grep -q '^PASS  *sandbox ' "$SUMMARY"; then
+        run job queue_job
+        run stop stop_drains 1
+    else
+        skip job "the sandbox under the unit did not pass (sandbox step): a job cannot run there"
+        run stop stop_drains 0
+    fi
     run purge purge
     SNAP=in_boot run leftovers leftovers
     in_boot systemctl poweroff >/dev/null 2>&1 || true
@@ -377,7 +524,7 @@ else
     else
         BOOT_REASON="the container did not boot (boot FAILED above)"
     fi
-    for s in service sandbox stop; do skip $s "$BOOT_REASON"; done
+    for s in service sandbox job stop; do skip $s "$BOOT_REASON"; done
     if [ $root_ready = 1 ]; then
         # Purge without a booted systemd: the maintainer scripts still run.
         run purge in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y optirunner'
