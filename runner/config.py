@@ -113,7 +113,8 @@ class ServiceSettings(BaseModel):
     command: str = Field("/optimize", description="the comment command that requests a job")
     allow_confidential: bool = Field(False, description="act on confidential issues")
     repositories: dict[str, str] = Field(
-        default_factory=dict, description='project path -> local checkout, {"g/p": "/srv/p"}'
+        default_factory=dict,
+        description='project path -> local checkout, {"g/p": "/var/lib/optirunner/repos/p"}',
     )
     gitlab: GitLabHookSettings = Field(default_factory=GitLabHookSettings)
     jira: JiraHookSettings = Field(default_factory=JiraHookSettings)

@@ -27,6 +27,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 
 from runner.config import Settings, load_settings
@@ -61,9 +62,9 @@ SECRETS: tuple[SecretSpec, ...] = (
 
 #: URL answers and where they would live in config.toml (section, key).
 URL_KEYS: dict[str, tuple[str, str]] = {
-    "gitlab_url": ("gitlab", "url"),
-    "jira_url": ("jira", "url"),
-    "icarus_url": ("icarus", "url"),
+    "gitlab_url": ("forge.gitlab", "url"),
+    "jira_url": ("forge.jira", "url"),
+    "icarus_url": ("telemetry.icarus", "url"),
 }
 
 
@@ -196,6 +197,18 @@ def _toml_string(value: str) -> str:
     return '"' + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped) + '"'
 
 
+def setting_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every dotted path of a setting or settings section, e.g. `forge.gitlab.url`."""
+    paths: set[str] = set()
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        paths.add(path)
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths |= setting_paths(annotation, f"{path}.")
+    return paths
+
+
 def render_config(answers: Answers, known_sections: Iterable[str]) -> str:
     """config.toml text: answered settings as values; no secret ever appears here.
 
@@ -215,7 +228,7 @@ def render_config(answers: Answers, known_sections: Iterable[str]) -> str:
         url = answers.urls.get(option)
         if not url:
             continue
-        if section in known:
+        if f"{section}.{key}" in known:
             lines += [f"[{section}]", f"{key} = {_toml_string(url)}", ""]
         else:
             lines += [f"# [{section}] {key} = {_toml_string(url)}  (not a setting of this version)"]
@@ -316,7 +329,7 @@ def run(
         _prompt_missing(answers, store)
     generated = _ensure_webhook_secret(answers, store)
     config_path = config_dir / CONFIG_NAME
-    write_config(config_path, render_config(answers, Settings.model_fields))
+    write_config(config_path, render_config(answers, setting_paths(Settings)))
     written = store_secrets(store, answers.secrets, placeholders=isinstance(store, CredsStore))
     _write_marker(config_dir / MARKER_NAME)
     _summary(out, answers, config_path, store, written, generated, keyring_backend)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from runner.cli import app
 from runner.commands import configure, doctor
+from runner.config import Settings, load_settings
 from runner.errors import ConfigError
 
 GITLAB_TOKEN = "glpat-THIS-IS-SECRET-1"  # noqa: S105 - a test value
@@ -146,8 +147,26 @@ def test_invalid_config_never_replaces_the_old_one(tmp_path: Path) -> None:
 def test_unknown_url_sections_stay_comments() -> None:
     answers = configure.Answers(provider="rules", urls={"icarus_url": "wss://icarus.example"})
     text = configure.render_config(answers, known_sections={"provider"})
-    assert '# [icarus] url = "wss://icarus.example"' in text
-    assert configure.render_config(answers, {"icarus"}).count("[icarus]\nurl = ") == 1
+    assert '# [telemetry.icarus] url = "wss://icarus.example"' in text
+    known = {"telemetry.icarus.url"}
+    assert configure.render_config(answers, known).count("[telemetry.icarus]\nurl = ") == 1
+
+
+def test_every_url_lands_in_its_setting(tmp_path: Path) -> None:
+    urls = {
+        "gitlab_url": "https://gitlab.acme.example",
+        "jira_url": "https://jira.acme.example",
+        "icarus_url": "wss://icarus.acme.example/ingest",
+    }
+    answers = configure.Answers(provider="rules", urls=urls)
+    text = configure.render_config(answers, configure.setting_paths(Settings))
+    assert "not a setting" not in text
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.forge.gitlab.url == urls["gitlab_url"]
+    assert settings.forge.jira.url == urls["jira_url"]
+    assert settings.telemetry.icarus.url == urls["icarus_url"]
 
 
 def test_interactive_prompts(
