@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/verify_power.py --quick            # ~2-minute smoke run
     .venv/bin/python benchmarks/verify_power.py --busy             # the reduced protocol
-    .venv/bin/python benchmarks/verify_power.py --summarize FILE   # tables of a results file
+    .venv/bin/python benchmarks/verify_power.py --summarize FILE...  # tables of results files
 
 Unlike `stats_sim.py` (a simulation), every figure here comes from the engine the runner
 uses, on throwaway projects built in a temporary folder: `measure.plan_replay` calibrates
@@ -276,7 +276,12 @@ def wall_block(
 
 
 def instruction_block(
-    size: Size, reps: int, repeats: int, effects: list[float], record: Callable[[InstrRecord], None]
+    size: Size,
+    reps: int,
+    repeats: int,
+    effects: list[float],
+    record: Callable[[InstrRecord], None],
+    speedups: tuple[float, ...] = (0.0, *INSTR_SPEEDUPS),
 ) -> None:
     """Count instructions per call of baseline and candidate, `reps` times per speedup."""
     valgrind = measure.valgrind_path()
@@ -290,7 +295,7 @@ def instruction_block(
     counter = plan.counter
     assert isinstance(counter, CallgrindCounter)
     for rep in range(reps):
-        for s in [0.0, *INSTR_SPEEDUPS]:
+        for s in speedups:
             candidate = size.candidates[s]
             measure.copy_inputs(plan, size.baseline, candidate)
             started = time.monotonic()
@@ -314,8 +319,15 @@ def instruction_block(
 
 
 @contextmanager
-def busy_core() -> Iterator[int]:
-    """Keep one core busy with a spinning Python process; kill it (by its pid) on exit."""
+def busy_core(external: str | None = None) -> Iterator[int | None]:
+    """Keep one core busy with a spinning Python process; kill it (by its pid) on exit.
+
+    With `external` (a description of the process that keeps it busy instead, e.g. another
+    run of this script started alongside), start nothing.
+    """
+    if external is not None:
+        yield None
+        return
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         yield spinner.pid
@@ -449,8 +461,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--busy", action="store_true", help="also A/A with the other core busy")
     p.add_argument("--busy-reps", type=int, default=20, help="A/A repetitions, busy")
     p.add_argument("--busy-sizes", default="small", help="sizes measured busy")
+    p.add_argument(
+        "--busy-external",
+        default=None,
+        metavar="WHAT",
+        help="the other core is kept busy by WHAT, started outside this script: no spinner",
+    )
     p.add_argument("--instr-reps", type=int, default=5, help="instruction comparisons per case")
     p.add_argument("--instr-sizes", default="small", help="sizes whose instructions are counted")
+    p.add_argument(
+        "--instr-speedups",
+        default=",".join(f"{s:g}" for s in (0.0, *INSTR_SPEEDUPS)),
+        help="comma-separated true speedups whose instructions are counted (0 = A/A)",
+    )
     p.add_argument("--sizes", default="small,large", help="comma-separated: small,large")
     p.add_argument(
         "--speedups",
@@ -465,7 +488,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=20261203)
     p.add_argument("--out", type=Path, default=None, help="results JSON")
-    p.add_argument("--summarize", type=Path, default=None, help="print tables of a JSON; exit")
+    p.add_argument(
+        "--summarize",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="print the tables of results files (their repetitions pooled); exit",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.reps, args.ab_reps, args.large_reps, args.large_ab_reps = 2, 1, 1, 1
@@ -477,7 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the protocol the arguments ask for; print the tables; write the JSON."""
     args = parse_args(argv)
     if args.summarize is not None:
-        print(summarize(json.loads(args.summarize.read_text(encoding="utf-8"))))
+        documents = [json.loads(f.read_text(encoding="utf-8")) for f in args.summarize]
+        pooled = {
+            key: [row for d in documents for row in d.get(key, [])]
+            for key in ("wall", "instructions")
+        }
+        print(summarize(pooled))
         return 0
     today = datetime.date.today().isoformat()
     out = args.out or RESULTS / f"verify_power-{today}{'-quick' if args.quick else ''}.json"
@@ -525,12 +560,14 @@ def main(argv: list[str] | None = None) -> int:
             reps = {0.0: aa, **dict.fromkeys(speedups, ab)}
             wall_block(size, reps, cfg, rng, busy=False, record=wall)
         if args.busy:
-            with busy_core() as pid:
+            with busy_core(args.busy_external) as pid:
                 results.meta["busy_pid"] = pid
+                results.meta["busy_by"] = args.busy_external or "spinner"
                 for name in [n for n in args.busy_sizes.split(",") if n in built]:
                     wall_block(built[name], {0.0: args.busy_reps}, cfg, rng, busy=True, record=wall)
         for name in [n for n in args.instr_sizes.split(",") if n in built]:
-            instruction_block(built[name], args.instr_reps, 2, effects, instr)
+            instr_speedups = tuple(float(x) for x in args.instr_speedups.split(",") if x)
+            instruction_block(built[name], args.instr_reps, 2, effects, instr, instr_speedups)
     return finish(results, out, summarize)
 
 
