@@ -281,7 +281,7 @@ def instruction_block(
     repeats: int,
     effects: list[float],
     record: Callable[[InstrRecord], None],
-    speedups: tuple[float, ...] = (0.0, *INSTR_SPEEDUPS),
+    speedups: list[float],
 ) -> None:
     """Count instructions per call of baseline and candidate, `reps` times per speedup."""
     valgrind = measure.valgrind_path()
@@ -450,6 +450,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _floats(text: str) -> list[float]:
+    """A comma-separated list of numbers, for argparse (a bad one is a usage error)."""
+    return [float(x) for x in text.split(",") if x]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; see the module docstring."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -471,13 +476,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--instr-sizes", default="small", help="sizes whose instructions are counted")
     p.add_argument(
         "--instr-speedups",
-        default=",".join(f"{s:g}" for s in (0.0, *INSTR_SPEEDUPS)),
+        type=_floats,
+        default=[0.0, *INSTR_SPEEDUPS],
         help="comma-separated true speedups whose instructions are counted (0 = A/A)",
     )
     p.add_argument("--sizes", default="small,large", help="comma-separated: small,large")
     p.add_argument(
         "--speedups",
-        default=",".join(f"{s:g}" for s in SPEEDUPS),
+        type=_floats,
+        default=list(SPEEDUPS),
         help="comma-separated true speedups measured by wall time (A/A is always measured)",
     )
     p.add_argument(
@@ -556,8 +563,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name == "small"
                 else (args.large_reps, args.large_ab_reps)
             )
-            speedups = [float(x) for x in args.speedups.split(",") if x]
-            reps = {0.0: aa, **dict.fromkeys(speedups, ab)}
+            reps = {0.0: aa, **dict.fromkeys(args.speedups, ab)}
             wall_block(size, reps, cfg, rng, busy=False, record=wall)
         if args.busy:
             with busy_core(args.busy_external) as pid:
@@ -566,8 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name in [n for n in args.busy_sizes.split(",") if n in built]:
                     wall_block(built[name], {0.0: args.busy_reps}, cfg, rng, busy=True, record=wall)
         for name in [n for n in args.instr_sizes.split(",") if n in built]:
-            instr_speedups = tuple(float(x) for x in args.instr_speedups.split(",") if x)
-            instruction_block(built[name], args.instr_reps, 2, effects, instr, instr_speedups)
+            instruction_block(built[name], args.instr_reps, 2, effects, instr, args.instr_speedups)
     return finish(results, out, summarize)
 
 
