@@ -21,9 +21,11 @@ The rules, by `Finding.kind`:
   ``file:read``, ``file:write``, ``fs:modify``, ``process``, ``network``, ``env:NAME``) that
   `baseline_accesses` lacks. An entry with an unknown prefix is reported as "environment".
 * **global / cache** — state kept between calls: ``global``/``nonlocal`` statements, writes to
-  names the function does not bind locally (assignment, item stores, attribute stores,
-  ``.append/.extend/.insert/.add/.update/.setdefault/.__setitem__``, ``setattr``), attributes of
-  functions (``func.cache = ...``, ``func.__dict__``), ``functools.cache``/``lru_cache``/
+  names the function does not bind locally, i.e. module globals (assignment, item stores,
+  attribute stores, ``.append/.extend/.insert/.add/.update/.setdefault/.__setitem__``,
+  ``setattr``; never through a call's result, which is a new object), class state of a method
+  (``type(self).x``, ``self.__class__.x``), attributes of functions (``func.cache = ...``,
+  ``func.__dict__``), module-level assignments in the candidate definition, ``functools.cache``/``lru_cache``/
   ``cached_property`` (and ``memoize``-style) decorators on the target or on new top-level
   helpers, mutable defaults (``{}``, ``[]``, ``set()``, ...) that the body mutates, and the
   run-time entries ``global-write:NAME`` (global) and ``global-mutate:NAME`` (cache). Keyed
@@ -74,14 +76,18 @@ KINDS = (
 LiteralValue = str | int | float | bytes
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 _CONSTRUCT_LIMIT = 60
 _LITERALS_REPORTED = 5
 _MIN_TEXT = 3
 _MIN_INT = 1000
 _FLOAT_GRID = 16
 _ORDINARY_WORDS = frozenset(
-    {"utf-8", "utf8", "ascii", "latin-1", "strict", "ignore", "replace", "true", "false", "none"}
-    | {"null"}
+    _words("utf-8 utf8 ascii latin-1 strict ignore replace true false none null")
 )
 _CACHE_STATE = "a cache can ignore mutable module state and return stale results"
 _CALL_STATE = "state kept between calls can make results depend on earlier calls"
@@ -96,10 +102,6 @@ class Finding:
 
 
 # -- accesses: file, environment, process, network ------------------------------------------
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
 
 
 # (kind, what the construct does, patterns); a pattern matches a dotted name and its members.
@@ -183,11 +185,18 @@ class _Names:
         self.aliases = aliases
         self.local = local
 
-    def root(self, node: ast.expr) -> ast.Name | None:
-        """The name an item or attribute chain starts from (None past a call: a new object)."""
+    def root(self, node: ast.expr) -> str | None:
+        """What an item or attribute chain belongs to: a name, or a class (`type(self)`).
+
+        None past any other call: its result is a new object, not state kept between calls.
+        """
         while isinstance(node, ast.Attribute | ast.Subscript):
+            if isinstance(node, ast.Attribute) and node.attr == "__class__":
+                return _short(ast.unparse(node))
             node = node.value
-        return node if isinstance(node, ast.Name) else None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return _short(ast.unparse(node)) if node.func.id == "type" else None
+        return node.id if isinstance(node, ast.Name) else None
 
     def dotted(self, node: ast.expr) -> str | None:
         """`a.b.c` with `a` resolved through the imports; None when `a` is a local name."""
@@ -199,9 +208,9 @@ class _Names:
             return None
         return ".".join([self.aliases.get(node.id, node.id), *reversed(parts)])
 
-    def is_outer(self, name: ast.Name | None) -> bool:
-        """True for a name the function does not bind: a module global (or a builtin)."""
-        return name is not None and name.id not in self.local
+    def is_outer(self, name: str | None) -> bool:
+        """True for a name the function does not bind (a module global), or a class."""
+        return name is not None and name not in self.local
 
 
 def _accesses(tree: ast.AST, names: _Names) -> set[_Access]:
@@ -315,7 +324,7 @@ def _flatten(target: ast.expr) -> Iterator[ast.expr]:
         yield target
 
 
-def _mutations(tree: ast.AST, names: _Names) -> Iterator[tuple[ast.Name, str, bool]]:
+def _mutations(tree: ast.AST, names: _Names) -> Iterator[tuple[str, str, bool]]:
     """Every mutation site: (the name at its root, how, whether it is keyed like a cache)."""
     for node in ast.walk(tree):
         for target in (t for s in _store_targets(node) for t in _flatten(s)):
@@ -327,7 +336,7 @@ def _mutations(tree: ast.AST, names: _Names) -> Iterator[tuple[ast.Name, str, bo
             yield from _call_mutation(node, names)
 
 
-def _call_mutation(node: ast.Call, names: _Names) -> Iterator[tuple[ast.Name, str, bool]]:
+def _call_mutation(node: ast.Call, names: _Names) -> Iterator[tuple[str, str, bool]]:
     func = node.func
     if isinstance(func, ast.Attribute) and func.attr in _MUTATORS:
         root = names.root(func.value)
@@ -349,18 +358,24 @@ def _writes(function: ast.AST, names: _Names, functions: set[str]) -> list[_Writ
     writes: list[_Write] = []
     for node in ast.walk(function):
         for target in (t for s in _store_targets(node) for t in _flatten(s)):
-            if isinstance(target, ast.Name) and names.is_outer(target):
+            if isinstance(target, ast.Name) and names.is_outer(target.id):
                 writes.append(_Write(target.id, f"{target.id} = ...", "global"))
     for root, how, keyed in _mutations(function, names):
         if names.is_outer(root):
-            cache = keyed or root.id in functions or "cache" in root.id.lower()
-            writes.append(_Write(root.id, how, "cache" if cache else "global"))
+            cache = keyed or root in functions or "cache" in root.lower() or _is_class(root)
+            writes.append(_Write(root, how, "cache" if cache else "global"))
     return writes
+
+
+def _is_class(root: str) -> bool:
+    return root.startswith("type(") or root.endswith(".__class__")
 
 
 def _write_detail(write: _Write, functions: set[str]) -> str:
     if write.name in functions:
         what = f"keeps state in an attribute of the function {write.name!r} ({write.how})"
+    elif _is_class(write.name):
+        what = f"keeps state on the class ({write.how})"
     else:
         what = f"writes the module-level name {write.name!r} ({write.how})"
     why = _CACHE_STATE if write.kind == "cache" else _CALL_STATE
@@ -406,7 +421,7 @@ def _mutated_defaults(function: FunctionNode, names: _Names) -> dict[str, str]:
         for name, default in _defaults(function.args)
         if _is_mutable_default(default, outer)
     }
-    mutated = {root.id for root, _how, _keyed in _mutations(function, outer)}
+    mutated = {root for root, _how, _keyed in _mutations(function, outer)}
     return {name: text for name, text in mutable.items() if name in mutated}
 
 
@@ -604,8 +619,12 @@ def recorded_literals(nodes: Iterable[object]) -> set[LiteralValue]:
     """The distinctive literal values in encoded recorded values (or `behaviour.Call`s)."""
     found: set[LiteralValue] = set()
     stack: list[object] = list(nodes)
+    seen: set[int] = set()  # a value built in Python (not read from JSON) may be cyclic
     while stack:
         node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, Mapping):
             value = _decode_scalar(node)
             if value is not None and is_distinctive(value):

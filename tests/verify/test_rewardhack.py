@@ -300,6 +300,29 @@ HACKS = [
         id="mutating an existing module dict",
     ),
     pytest.param(
+        "Parser.count",
+        """
+        def count(self, text):
+            memo = type(self).__dict__.get("_memo") or {}
+            type(self)._memo = memo
+            return memo.setdefault(text, sum(1 for _ in WORD.finditer(text)))
+        """,
+        ["cache"],
+        "keeps state on the class (type(self)._memo = ...)",
+        id="class attribute cache on a method",
+    ),
+    pytest.param(
+        "Parser.count",
+        """
+        def count(self, text):
+            self.__class__.seen[text] = True
+            return sum(1 for _ in WORD.finditer(text))
+        """,
+        ["cache"],
+        "(self.__class__.seen[text] = ...)",
+        id="self.__class__ store",
+    ),
+    pytest.param(
         "title",
         """
         def title(s, sep="-"):
@@ -641,6 +664,12 @@ def test_recorded_literals_decode_every_container() -> None:
         2.718,
         "setmember",
     }
+
+
+def test_recorded_literals_survive_cycles() -> None:
+    cyclic: list[object] = [{"t": "str", "v": "loop-value"}]
+    cyclic.append(cyclic)
+    assert recorded_literals([cyclic]) == {"loop-value"}
 
 
 def test_recorded_literals_ignore_malformed_nodes() -> None:
