@@ -25,14 +25,15 @@ The rules, by `Finding.kind`:
   attribute stores, ``.append/.extend/.insert/.add/.update/.setdefault/.__setitem__``,
   ``setattr``; never through a call's result, which is a new object), class state of a method
   (``type(self).x``, ``self.__class__.x``), attributes of functions (``func.cache = ...``,
-  ``func.__dict__``), module-level assignments in the candidate definition, ``functools.cache``/``lru_cache``/
-  ``cached_property`` (and ``memoize``-style) decorators on the target or on new top-level
-  helpers, mutable defaults (``{}``, ``[]``, ``set()``, ...) that the body mutates, and the
-  run-time entries ``global-write:NAME`` (global) and ``global-mutate:NAME`` (cache). Keyed
-  stores (items, ``setdefault``, ``update``) and function attributes count as "cache", the rest
-  as "global". A cache is a hack even when the tests pass: it keeps returning old results after
-  mutable module state it does not key on has changed. Decorated functions nested inside the
-  target are not reported: they are rebuilt on every call, so they keep nothing between calls.
+  ``func.__dict__``), module-level assignments in the candidate definition,
+  ``functools.cache``/``lru_cache``/``cached_property`` (and ``memoize``-style) decorators on
+  the target or on new top-level helpers, mutable defaults (``{}``, ``[]``, ``set()``, ...) that
+  the body mutates, and the run-time entries ``global-write:NAME`` (global) and
+  ``global-mutate:NAME`` (cache). Keyed stores (items, ``setdefault``, ``update``), function
+  attributes, class state and names containing "cache" count as "cache", the rest as "global". A
+  cache is a hack even when the tests pass: it keeps returning old results after mutable module
+  state it does not key on has changed. Decorated functions nested inside the target are not
+  reported: they are rebuilt on every call, so they keep nothing between calls.
 * **recorded-literal** — constants of the candidate (str, bytes, int, float, negative numbers,
   elements of literal tuples/sets/dicts; docstrings excluded) that are absent from the baseline
   definition and module and equal a *distinctive* value of the recorded calls (arguments before
