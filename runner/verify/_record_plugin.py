@@ -19,11 +19,41 @@ Configuration (environment variables; the plugin does nothing without the first 
 
 Values are encoded here into a tagged JSON structure (never pickled): a value with no faithful
 encoding becomes ``{"t": "unknown", ...}``, which the comparator refuses to call equal.
+
+Targets are wrapped where the tests find them: the attribute of the module (``pkg/__init__.py``
+is the package ``pkg``) or class, every other module object loaded from the same file, and
+references elsewhere (``from pkg.mod import f`` in any module or conftest, and the values of
+module-level dicts and lists, ``HANDLERS = {"a": f}``; never tuples; identity only). A target
+that cannot be wrapped gets an entry in ``"errors"``; one never called has an empty call list.
+
+The document: ``{"version": 1, "targets": {target: [call, ...]}, "truncated": {target: n},
+"errors": {target: message}, "accesses": {target: [entry, ...]}, "seed", "exitstatus",
+"unpicklable", "inputs"}``. ``"accesses"`` has every target, with the sorted, distinct
+things its recorded calls touched (calls nested in a recorded call count for it; threads it
+starts do not):
+
+* ``file:read``, ``file:write`` (an ``open`` audit event, by mode or flags), ``file:list``
+  (``os.listdir``/``os.scandir``); what the import system opens or writes, and reads of
+  ``.py``/``.pyc`` files under ``sys.path`` (linecache, inspect), are not accesses;
+* ``fs:modify`` (``os.remove``, ``os.rename``, ``os.mkdir``, ``shutil.*``...), ``process``
+  (``subprocess.Popen``, ``os.system``, ``os.exec*``, ``os.spawn*``, ``os.fork``...),
+  ``network`` (``socket.connect``, ``socket.getaddrinfo``... and the stdlib clients);
+* ``env:NAME`` for a read of ``os.environ[NAME]``, ``os.environ.get``, ``os.getenv``, ``NAME
+  in os.environ``; ``env-write:NAME`` for setting or deleting one;
+* ``global-write:NAME`` when a call rebinds, adds or deletes a global of the target's module
+  (``global-write:Class.NAME`` for a class attribute of a method's class), and
+  ``global-mutate:NAME`` when a module-level dict, list, set, bytearray, deque or
+  ``functools`` cache of it changes size in place; both only for the first
+  ``MAX_WATCHED_CALLS`` calls of each target, to bound the cost.
+
+The audit hook (one per process: they cannot be removed) and the ``os.environ`` hook are
+installed only while recording; outside a recorded call each costs one thread-local read.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -41,7 +71,7 @@ import sys
 import threading
 import types
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +339,178 @@ def encode_exception(exc: BaseException) -> dict[str, str]:
     return {"type": type_name(type(exc)), "message": message}
 
 
+# -- the access log ---------------------------------------------------------------------------
+
+MAX_WATCHED_CALLS = 50  # calls per target whose globals are snapshotted (the cost is bounded)
+_MISSING = object()
+# Module-level containers whose growth is a cache filling up (global-mutate).
+_SIZED_TYPES: tuple[type, ...] = (dict, list, set, bytearray, collections.deque)
+_PROCESS_EVENTS = frozenset(
+    {"subprocess.Popen", "os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork"}
+    | {"os.forkpty", "os.startfile", "os.kill", "os.killpg", "pty.spawn"}
+)
+_NETWORK_EVENTS = frozenset(
+    {"urllib.Request", "http.client.connect", "http.client.send", "ftplib.connect"}
+    | {"smtplib.connect", "poplib.connect", "imaplib.open", "nntplib.connect"}
+    | {"telnetlib.Telnet.open", "webbrowser.open"}
+)
+_FS_EVENTS = frozenset(
+    {"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.chmod", "os.chown", "os.link"}
+    | {"os.symlink", "os.truncate", "os.utime", "os.chflags", "os.lchflags", "os.lchmod"}
+    | {"os.setxattr", "os.removexattr", "shutil.copyfile", "shutil.copymode"}
+    | {"shutil.copystat", "shutil.copytree", "shutil.chown", "shutil.move", "shutil.rmtree"}
+    | {"shutil.make_archive", "shutil.unpack_archive", "tempfile.mkstemp", "tempfile.mkdtemp"}
+)
+_LIST_EVENTS = frozenset({"os.listdir", "os.scandir"})
+_SOURCE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so")
+# Frames of the import system: what it opens, lists, writes (.pyc) is not the target's doing.
+_IMPORT_FILES = (
+    "<frozen importlib",
+    "<frozen zipimport",
+    os.path.join("importlib", "_bootstrap.py"),
+    os.path.join("importlib", "_bootstrap_external.py"),
+    "zipimport.py",
+    os.path.join("_pytest", "assertion", "rewrite.py"),
+)
+
+
+class _CallState(threading.local):
+    """Per thread: the target whose outermost recorded call is running (None outside)."""
+
+    target: str | None = None
+    busy = False  # inside our own audit hook: events raised there are ignored
+
+
+class _Snapshot:
+    """A namespace's globals (the objects, so ids are never reused) and container sizes."""
+
+    def __init__(self, namespace: Any) -> None:
+        self.namespace = namespace
+        self.values, self.sizes = _globals_of(namespace)
+
+    def changes(self, prefix: str) -> set[str]:
+        """``global-write:NAME`` for each name rebound, added or deleted since the snapshot,
+        ``global-mutate:NAME`` for each container that changed size in place."""
+        values, sizes = _globals_of(self.namespace)
+        found = set()
+        for name in set(self.values) | set(values):
+            if self.values.get(name, _MISSING) is not values.get(name, _MISSING):
+                found.add(f"global-write:{prefix}{name}")
+            elif self.sizes.get(name) != sizes.get(name):
+                found.add(f"global-mutate:{prefix}{name}")
+        return found
+
+
+def _globals_of(namespace: Any) -> tuple[dict[str, object], dict[str, int]]:
+    values: dict[str, object] = {}
+    sizes: dict[str, int] = {}
+    # A container with a broken __len__ is not worth a failed test.
+    with contextlib.suppress(Exception):
+        for name, value in list(namespace.items()):
+            if not isinstance(name, str) or name.startswith("__"):
+                continue  # __warningregistry__, __builtins__...: the interpreter's, not state
+            values[name] = value
+            if isinstance(value, _SIZED_TYPES):
+                sizes[name] = len(value)  # type: ignore[arg-type]
+            elif type(value).__name__ == "_lru_cache_wrapper":  # a functools cache filling up
+                sizes[name] = value.cache_info().currsize
+    return values, sizes
+
+
+# Recorders that log accesses; the hooks below feed every one of them.
+_LOGGING: list[Recorder] = []
+_HOOKS_INSTALLED: list[bool] = []
+
+
+def _install_access_hooks() -> None:
+    """One audit hook for the process and a narrow hook on ``os.environ`` reads (once)."""
+    if _HOOKS_INSTALLED:
+        return
+    _HOOKS_INSTALLED.append(True)
+    environ_type = type(os.environ)
+    for method in ("__getitem__", "get", "__contains__"):
+        setattr(environ_type, method, _environ_reader(getattr(environ_type, method)))
+    if hasattr(sys, "addaudithook"):  # Python 3.8+
+        sys.addaudithook(_audit)
+
+
+def _environ_reader(original: Callable[..., Any]) -> Callable[..., Any]:
+    def read(self: Any, key: Any, *rest: Any) -> Any:
+        for recorder in _LOGGING:
+            if recorder._inside.target is not None:
+                name = os.fsdecode(key) if isinstance(key, (str, bytes)) else _safe_repr(key)
+                recorder.note(f"env:{name}")
+        return original(self, key, *rest)
+
+    return read
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    for recorder in _LOGGING:
+        state = recorder._inside
+        if state.target is None or state.busy:
+            continue
+        state.busy = True
+        try:
+            # An exception here would surface in the project's code, at the audited call.
+            with contextlib.suppress(Exception):
+                for entry in _classify(event, args):
+                    recorder.note(entry)
+        finally:
+            state.busy = False
+
+
+def _classify(event: str, args: tuple[Any, ...]) -> list[str]:  # noqa: PLR0911 - one per kind
+    """The access entries of one audit event (none for the events that are not accesses)."""
+    if event == "open":
+        entries = _open_entries(*args[:3])
+    elif event in _LIST_EVENTS:
+        entries = ["file:list"]
+    elif event in _FS_EVENTS:
+        entries = ["fs:modify"]
+    elif event in _PROCESS_EVENTS:
+        return ["process"]
+    elif event in _NETWORK_EVENTS or (event.startswith("socket.") and event != "socket.__new__"):
+        return ["network"]
+    elif event in ("os.putenv", "os.unsetenv") and args:
+        return [f"env-write:{os.fsdecode(args[0])}"]
+    else:
+        return []
+    if _importing(sys._getframe(2)):  # 0 is this function, 1 _audit, 2 the code raising it
+        return []
+    if event == "open" and entries == ["file:read"] and _is_source_file(args[0]):
+        return []  # linecache, inspect, warnings reading the project's source
+    return entries
+
+
+def _open_entries(path: Any, mode: Any, flags: Any) -> list[str]:
+    if isinstance(mode, str):
+        read = "r" in mode or "+" in mode
+        write = any(letter in mode for letter in "wax+")
+    else:  # os.open: the flags say it
+        flags = int(flags or 0)
+        access = flags & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
+        creating = flags & (os.O_CREAT | os.O_TRUNC | os.O_APPEND)
+        read = access in (os.O_RDONLY, os.O_RDWR)
+        write = access != os.O_RDONLY or bool(creating)
+    return (["file:read"] if read else []) + (["file:write"] if write else [])
+
+
+def _importing(frame: Any) -> bool:
+    """True when `frame`, the innermost one of the event, belongs to the import system."""
+    return frame is not None and any(marker in frame.f_code.co_filename for marker in _IMPORT_FILES)
+
+
+def _is_source_file(path: Any) -> bool:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        return False
+    text = os.path.abspath(os.fsdecode(path))
+    if not text.endswith(_SOURCE_SUFFIXES):
+        return False
+    roots = [os.path.abspath(entry) for entry in sys.path if isinstance(entry, str)]
+    return any(text.startswith(os.path.join(root, "")) for root in roots)
+
+
 # -- recording --------------------------------------------------------------------------------
 
 
@@ -349,6 +551,20 @@ def _argument_labels(
     return labels
 
 
+def _share_attributes(wrapper: Callable[..., Any], func: Callable[..., Any]) -> Callable[..., Any]:
+    """Let the wrapper share the original's attributes rather than a copy of them.
+
+    functools.wraps copies ``__dict__``: a decorator's call counter or a cache kept as a
+    function attribute would then diverge between the wrapper and the original that the
+    decorator's closure updates. Shared, the wrapper's ``__wrapped__`` is the original's own
+    (a decorated function has one; an attribute-less function keeps the copy functools made).
+    """
+    if getattr(func, "__dict__", None):
+        with contextlib.suppress(AttributeError, TypeError):
+            wrapper.__dict__ = func.__dict__
+    return wrapper
+
+
 class Recorder:
     """Collects the calls of wrapped functions, keyed by the test that made them."""
 
@@ -363,15 +579,41 @@ class Recorder:
         self.errors: dict[str, str] = {}
         self._sequence: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
-        self._inside = threading.local()
+        self._inside = _CallState()
         self.max_inputs = 0  # > 0: keep pickled arguments for the replay harness
         self.inputs: dict[str, list[bytes]] = {}
         self.unpicklable: dict[str, int] = {}
+        self.accesses: dict[str, set[str]] = {}
+        # Namespaces whose globals a target's calls may rebind or fill: (prefix, namespace).
+        self.watched: dict[str, list[tuple[str, Any]]] = {}
+        self._watched_calls: dict[str, int] = {}
 
     def add_target(self, target: str) -> None:
         """Register a target so that it appears in the recording even when never called."""
         self.calls.setdefault(target, [])
         self.dropped.setdefault(target, 0)
+        self.accesses.setdefault(target, set())
+
+    def log_accesses(self) -> None:
+        """Log what recorded calls touch (files, processes, network, environment) from now on.
+
+        The hooks are process-wide and cannot be removed (audit hooks never can); outside
+        a recorded call each costs one thread-local attribute read.
+        """
+        _install_access_hooks()
+        if self not in _LOGGING:
+            _LOGGING.append(self)
+
+    def note(self, entry: str) -> None:
+        """Add an access entry to the target whose recorded call runs in this thread, if any."""
+        target = self._inside.target
+        if target is not None:
+            self.accesses.setdefault(target, set()).add(entry)
+
+    def watch(self, target: str, prefix: str, namespace: Any) -> None:
+        """Report rebinding (global-write) and filling (global-mutate) of `namespace` entries
+        by the target's calls; `namespace` is a module's ``__dict__`` or a class's."""
+        self.watched.setdefault(target, []).append((prefix, namespace))
 
     def fail_target(self, target: str, message: str) -> None:
         """Record that a target could not be wrapped (the test session goes on)."""
@@ -391,7 +633,7 @@ class Recorder:
                 return func(*args, **kwargs)
             return self._run(target, signature, func, args, kwargs)
 
-        return recorded
+        return _share_attributes(recorded, func)
 
     def _wrap_async(
         self, target: str, func: Callable[..., Any], signature: inspect.Signature | None
@@ -403,22 +645,22 @@ class Recorder:
             named = _keyed_arguments(args, kwargs)
             labels = _argument_labels(signature, args, kwargs)
             before = self._encode_arguments(named)
-            self._inside.active = True
+            snapshots = self._enter(target)
             try:
                 result = await func(*args, **kwargs)
             except BaseException as exc:
+                self._leave(target, snapshots)
                 self._store(target, named, labels, before, None, exc)
                 raise
-            finally:
-                self._inside.active = False
+            self._leave(target, snapshots)
             self._store(target, named, labels, before, result, None)
             return result
 
-        return recorded
+        return _share_attributes(recorded, func)
 
     def _should_record(self, target: str) -> bool:
         # Only outermost calls: a rewrite may turn recursion into a loop, and that is fine.
-        if getattr(self._inside, "active", False):
+        if self._inside.target is not None:
             return False
         with self._lock:
             if len(self.calls[target]) >= self.max_calls:
@@ -438,16 +680,33 @@ class Recorder:
         labels = _argument_labels(signature, args, kwargs)
         before = self._encode_arguments(named)  # before the call: mutation shows after it
         self._keep_input(target, args, kwargs)
-        self._inside.active = True
+        snapshots = self._enter(target)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
+            self._leave(target, snapshots)
             self._store(target, named, labels, before, None, exc)
             raise
-        finally:
-            self._inside.active = False
+        self._leave(target, snapshots)
         self._store(target, named, labels, before, result, None)
         return result
+
+    def _enter(self, target: str) -> list[tuple[str, _Snapshot]]:
+        """Start an outermost call: snapshot the watched globals (first calls only)."""
+        snapshots: list[tuple[str, _Snapshot]] = []
+        watched = self.watched.get(target)
+        if watched:
+            count = self._watched_calls.get(target, 0)
+            if count < MAX_WATCHED_CALLS:
+                self._watched_calls[target] = count + 1
+                snapshots = [(prefix, _Snapshot(space)) for prefix, space in watched]
+        self._inside.target = target
+        return snapshots
+
+    def _leave(self, target: str, snapshots: list[tuple[str, _Snapshot]]) -> None:
+        self._inside.target = None
+        for prefix, snapshot in snapshots:
+            self.accesses[target].update(snapshot.changes(prefix))
 
     def _keep_input(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Pickle the arguments as they are before the call (a snapshot, for replay)."""
@@ -510,6 +769,9 @@ class Recorder:
                 "targets": {target: list(calls) for target, calls in self.calls.items()},
                 "truncated": {target: n for target, n in self.dropped.items() if n},
                 "errors": dict(self.errors),
+                "accesses": {
+                    target: sorted(self.accesses.get(target, ())) for target in self.calls
+                },
                 **extra,
             }
 
@@ -524,10 +786,16 @@ def write_document(document: dict[str, Any], out: Path) -> None:
 
 # -- finding and wrapping the targets ---------------------------------------------------------
 
+# Module-level dicts and lists longer than this are not searched for a target's references.
+MAX_REBIND_ITEMS = 100_000
+
 
 def _package_name(path: Path) -> tuple[Path, str]:
-    """The dotted name from the outermost package with an ``__init__.py``, and its base dir."""
-    parts = [path.stem]
+    """The dotted name from the outermost package with an ``__init__.py``, and its base dir.
+
+    A package's ``__init__.py`` is the package itself: ``pkg/__init__.py`` is ``pkg``.
+    """
+    parts = [] if path.stem == "__init__" else [path.stem]
     directory = path.parent
     while (directory / "__init__.py").is_file() and directory.parent != directory:
         parts.insert(0, directory.name)
@@ -543,19 +811,26 @@ def _candidate_names(path: Path, root: Path) -> list[str]:
         parts = list(path.relative_to(root).with_suffix("").parts)
     except ValueError:
         parts = [path.stem]
+    if parts and parts[-1] == "__init__":
+        parts.pop()
     # Suffixes of the relative path cover src/ layouts and namespace packages.
     names += [".".join(parts[index:]) for index in range(len(parts))]
     return list(dict.fromkeys(name for name in names if name and "-" not in name))
 
 
-def _is_module_file(module: object, path: Path) -> bool:
+def _module_file(module: object) -> str | None:
+    """The real path of the file a module was loaded from, if any."""
     filename = getattr(module, "__file__", None)
-    if not filename:
-        return False
+    if not isinstance(filename, str) or not filename:
+        return None
     try:
-        return Path(filename).resolve() == path
-    except OSError:
-        return False
+        return os.path.realpath(filename)
+    except (OSError, ValueError):
+        return None
+
+
+def _is_module_file(module: object, path: Path) -> bool:
+    return _module_file(module) == str(path)
 
 
 def import_target_module(path: Path, root: Path) -> types.ModuleType:
@@ -598,37 +873,118 @@ def _raw_attribute(owner: Any, name: str) -> Any:
     return getattr(owner, name)
 
 
-def _rebind_aliases(original: object, replacement: object) -> None:
-    """Point every module-level alias (``from pkg.mod import f``) at the wrapper too."""
-    for module in list(sys.modules.values()):
-        namespace = getattr(module, "__dict__", None)
-        if not isinstance(namespace, dict):
-            continue
-        for key, value in list(namespace.items()):
-            if value is original:
-                namespace[key] = replacement
+def _function_of(attribute: Any) -> Any:
+    """What a reference elsewhere holds: the function inside a static/classmethod object."""
+    return attribute.__func__ if isinstance(attribute, (staticmethod, classmethod)) else attribute
+
+
+def _rebind_aliases(replacements: dict[int, tuple[Any, Any]], namespaces: list[Any]) -> None:
+    """Point module-level aliases of a target at its wrapper: ``from pkg.mod import f`` and
+    dispatch tables (``HANDLERS = {"a": f}``, ``[f, g]``) one level down. Tuples cannot be
+    changed and stay as they are; only the very object is replaced (identity, never ==)."""
+    if not replacements:
+        return
+    for namespace in namespaces:
+        with contextlib.suppress(Exception):  # an exotic namespace: its aliases stay as they are
+            _rebind_in(namespace, replacements, nested=True)
+
+
+def _rebind_in(container: Any, replacements: dict[int, tuple[Any, Any]], nested: bool) -> None:
+    items = list(container.items() if isinstance(container, dict) else enumerate(container))
+    for key, value in items:
+        found = replacements.get(id(value))
+        if found is not None and found[0] is value:
+            container[key] = found[1]
+        elif (
+            nested
+            and isinstance(value, (dict, list))
+            and value is not container
+            and len(value) <= MAX_REBIND_ITEMS
+        ):
+            with contextlib.suppress(Exception):  # a dict subclass that refuses the assignment
+                _rebind_in(value, replacements, nested=False)
+
+
+class Installer:
+    """Wraps targets in place, in every module object loaded from a target's file."""
+
+    def __init__(self, recorder: Recorder, root: Path) -> None:
+        self.recorder = recorder
+        self.root = root
+        self.files: dict[str, str] = {}  # target -> the real path of its module
+        # id(original) -> (original, wrapper), for rebinding references elsewhere.
+        self.replacements: dict[int, tuple[Any, Any]] = {}
+        self._done: set[tuple[str, int]] = set()  # (target, id(module)) already wrapped
+        self._wrappers: dict[int, tuple[str, Any]] = {}  # id(wrapper) -> (target, wrapper)
+        self._modules: list[types.ModuleType] = []  # alive, so that their ids stay unique
+
+    def install(self, target: str) -> None:
+        """Wrap one ``path.py::Qual.name`` target; record an error if it cannot be."""
+        path_text, _, qualname = target.partition("::")
+        try:
+            if not qualname:
+                raise ValueError("expected path/to/module.py::Qual.name")  # noqa: TRY301
+            path = Path(os.path.realpath(self.root / path_text))
+            module = import_target_module(path, self.root)
+            self._wrap_in(target, module, watch=True)
+            self.files[target] = str(path)
+        except Exception as exc:  # reported in the recording; the tests still run
+            self.recorder.fail_target(target, f"{type_name(type(exc))}: {exc}")
+
+    def _wrap_in(self, target: str, module: types.ModuleType, watch: bool) -> None:
+        qualname = target.partition("::")[2]
+        owner, name = _resolve_owner(module, qualname)
+        raw = _raw_attribute(owner, name)
+        self._done.add((target, id(module)))
+        self._modules.append(module)
+        if self._wrappers.get(id(_function_of(raw)), ("", None))[0] == target:
+            return  # this copy shares the class of one already wrapped
+        if isinstance(raw, (staticmethod, classmethod)):
+            wrapper: Any = type(raw)(self.recorder.wrap(target, raw.__func__))
+        elif callable(raw) and not isinstance(raw, type):
+            wrapper = self.recorder.wrap(target, raw)
+        else:
+            raise TypeError(f"{qualname} is a {type_name(type(raw))}, not a function")
+        self._wrappers[id(_function_of(wrapper))] = (target, _function_of(wrapper))
+        setattr(owner, name, wrapper)
+        if isinstance(owner, types.ModuleType) or name in getattr(owner, "__dict__", {}):
+            # Not an inherited method: references to it elsewhere are references to this.
+            self.replacements[id(_function_of(raw))] = (_function_of(raw), _function_of(wrapper))
+        if watch:
+            self.recorder.watch(target, "", module.__dict__)
+            if isinstance(owner, type):
+                self.recorder.watch(target, f"{qualname.rsplit('.', 1)[0]}.", owner.__dict__)
+
+    def wrap_copies(self) -> None:
+        """Wrap the targets in module objects loaded from their files under other names
+        since (``sys.path`` tricks give one file two module objects)."""
+        by_file: dict[str, list[str]] = {}
+        for target, filename in self.files.items():
+            by_file.setdefault(filename, []).append(target)
+        for module in list(sys.modules.values()):
+            if not isinstance(module, types.ModuleType):
+                continue
+            for target in by_file.get(_module_file(module) or "", ()):
+                if (target, id(module)) in self._done:
+                    continue
+                with contextlib.suppress(Exception):  # this copy lacks the target: the main
+                    self._wrap_in(target, module, watch=False)  # one is wrapped, it is enough
+
+    def rebind(self, plugins: Iterable[object]) -> None:
+        """Rebind references to the originals in every loaded module and in `plugins`
+        (conftest modules, which pytest imports before the recorder is configured)."""
+        modules: list[Any] = list(sys.modules.values())
+        loaded = {id(module) for module in modules}
+        modules += [plugin for plugin in plugins if id(plugin) not in loaded]
+        namespaces = [getattr(module, "__dict__", None) for module in modules]
+        _rebind_aliases(self.replacements, [n for n in namespaces if isinstance(n, dict)])
 
 
 def install_target(recorder: Recorder, target: str, root: Path) -> None:
     """Wrap one ``path.py::Qual.name`` target in place; record an error if it cannot be."""
-    path_text, _, qualname = target.partition("::")
-    try:
-        if not qualname:
-            raise ValueError("expected path/to/module.py::Qual.name")  # noqa: TRY301
-        module = import_target_module((root / path_text).resolve(), root)
-        owner, name = _resolve_owner(module, qualname)
-        raw = _raw_attribute(owner, name)
-        if isinstance(raw, (staticmethod, classmethod)):
-            wrapper: Any = type(raw)(recorder.wrap(target, raw.__func__))
-        elif callable(raw) and not isinstance(raw, type):
-            wrapper = recorder.wrap(target, raw)
-        else:
-            raise TypeError(f"{qualname} is a {type_name(type(raw))}, not a function")  # noqa: TRY301
-        setattr(owner, name, wrapper)
-        if isinstance(owner, types.ModuleType):
-            _rebind_aliases(raw, wrapper)
-    except Exception as exc:  # reported in the recording; the tests still run
-        recorder.fail_target(target, f"{type_name(type(exc))}: {exc}")
+    installer = Installer(recorder, root)
+    installer.install(target)
+    installer.rebind([])
 
 
 # -- the pytest plugin ------------------------------------------------------------------------
@@ -655,13 +1011,22 @@ def _targets_env(environ: dict[str, str]) -> list[str]:
 class RecordingSession:
     """The plugin object registered while recording: seeds, tracks the test, writes the file."""
 
-    def __init__(self, recorder: Recorder, out: Path, seed: int | None) -> None:
+    def __init__(
+        self, recorder: Recorder, out: Path, seed: int | None, installer: Installer | None = None
+    ) -> None:
         self.recorder = recorder
+        self.installer = installer
         self.out = out
         self.seed = seed
         self.exitstatus: int | None = None
         self.inputs_dir: Path | None = None
         self.targets: list[str] = []
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The test modules are imported now: wrap the copies and aliases they brought."""
+        if self.installer is not None:
+            self.installer.wrap_copies()
+            self.installer.rebind(session.config.pluginmanager.get_plugins())
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:
@@ -710,9 +1075,14 @@ def pytest_configure(config: pytest.Config) -> None:
     seed = _int_env(environ, ENV_SEED, 0) if environ.get(ENV_SEED) else None
     root = Path.cwd().resolve()
     targets = _targets_env(environ)
+    recorder.log_accesses()
+    installer = Installer(recorder, root)
     for target in targets:
-        install_target(recorder, target, root)
-    session = RecordingSession(recorder, out, seed)
+        installer.install(target)
+    installer.wrap_copies()
+    # Conftest modules are imported already, and hold what they imported from the project.
+    installer.rebind(config.pluginmanager.get_plugins())
+    session = RecordingSession(recorder, out, seed, installer)
     if environ.get(ENV_INPUTS):
         recorder.max_inputs = _int_env(environ, ENV_MAX_INPUTS, DEFAULT_MAX_INPUTS)
         session.inputs_dir, session.targets = Path(environ[ENV_INPUTS]).resolve(), targets
