@@ -33,8 +33,9 @@ things its recorded calls touched (calls nested in a recorded call count for it;
 starts do not):
 
 * ``file:read``, ``file:write`` (an ``open`` audit event, by mode or flags), ``file:list``
-  (``os.listdir``/``os.scandir``); what the import system opens or writes, and reads of
-  ``.py``/``.pyc`` files under ``sys.path`` (linecache, inspect), are not accesses;
+  (``os.listdir``/``os.scandir``); what the import system opens or writes, reads of
+  ``.py``/``.pyc`` files under ``sys.path`` (linecache, inspect), and file objects opened on
+  a descriptor (pipes) are not accesses;
 * ``fs:modify`` (``os.remove``, ``os.rename``, ``os.mkdir``, ``shutil.*``...), ``process``
   (``subprocess.Popen``, ``os.system``, ``os.exec*``, ``os.spawn*``, ``os.fork``...),
   ``network`` (``socket.connect``, ``socket.getaddrinfo``... and the stdlib clients);
@@ -484,6 +485,8 @@ def _classify(event: str, args: tuple[Any, ...]) -> list[str]:  # noqa: PLR0911 
 
 
 def _open_entries(path: Any, mode: Any, flags: Any) -> list[str]:
+    if isinstance(path, int):
+        return []  # a file object around a descriptor (a pipe...): its opening was logged
     if isinstance(mode, str):
         read = "r" in mode or "+" in mode
         write = any(letter in mode for letter in "wax+")

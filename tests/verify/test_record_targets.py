@@ -208,10 +208,12 @@ def make_project(root: Path, files: dict[str, str], ini: str = "[pytest]\n") -> 
     return root
 
 
-def record(project: Path, targets: list[str]) -> dict[str, Any]:
-    """Run the project's suite with the recorder; the recording document, as JSON."""
+def record(project: Path, targets: list[str], unset: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run the project's suite with the recorder, without the variables `unset`; the
+    recording document, as JSON."""
     out = project.parent / "recording.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "OPTIRUNNER_"))}
+    env = {k: v for k, v in env.items() if k not in unset}
     env.update(record_env(targets, out, install_plugin(project), 7, None))
     argv = with_plugin([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"])
     assert argv is not None
