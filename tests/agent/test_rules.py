@@ -387,7 +387,14 @@ def f(words, stop):
 def test_propose_one_per_rule_plus_combined() -> None:
     candidates = _propose(SEVERAL)
     rules = [c.rule for c in candidates]
-    assert rules == ["membership-set", "regex-hoist", "min-max", "comprehension", rules[-1]]
+    assert rules == [
+        "membership-set",
+        "regex-hoist",
+        "min-max",
+        "comprehension",
+        "local-alias",
+        rules[-1],
+    ]
     combined = candidates[-1]
     assert combined.rule == "membership-set+regex-hoist+min-max+comprehension"
     assert combined.imports == ()
@@ -418,7 +425,11 @@ def test_propose_for_a_method() -> None:
             return done
     """
     candidates = _propose(module, "Router.route")
-    assert [c.rule for c in candidates] == ["deque-queue"]
+    assert [c.rule for c in candidates] == [
+        "deque-queue",
+        "local-alias",
+        "deque-queue+local-alias",
+    ]
     assert candidates[0].code.startswith("def route(self, stops):\n    todo = collections")
     route = _load(module, "Router.route", candidates[0])
     assert route(None, [3, 1, 2]) == [3, 1, 2]

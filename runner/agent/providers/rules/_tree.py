@@ -85,16 +85,33 @@ class Tree:
             cst.ClassDef,
             cst.NameItem,
             cst.ImportAlias,
-            cst.Element,
             cst.Del,
         )
         out: list[cst.CSTNode] = []
         for ref in self.references(name):
             parent = self.parent(ref)
-            if isinstance(parent, binding) or _is_target_of(parent, ref):
+            if (
+                isinstance(parent, binding)
+                or _is_target_of(parent, ref)
+                or (isinstance(parent, cst.Element | cst.StarredElement) and self._unpacked(parent))
+            ):
                 assert parent is not None  # noqa: S101 - a bound name always has a parent
                 out.append(parent)
         return out
+
+    def _unpacked(self, element: cst.CSTNode) -> bool:
+        """Whether a tuple/list element is (part of) an assignment or loop target."""
+        node: cst.CSTNode = element
+        while isinstance(node, cst.Element | cst.StarredElement | cst.Tuple | cst.List):
+            parent = self.parent(node)
+            if parent is None:
+                return False
+            if isinstance(parent, cst.AssignTarget | cst.AsName | cst.Del) or _is_target_of(
+                parent, node
+            ):
+                return True
+            node = parent
+        return False
 
     def inside(self, node: cst.CSTNode, kinds: tuple[type[cst.CSTNode], ...]) -> bool:
         """Whether an ancestor of `node` is one of `kinds`."""

@@ -167,12 +167,19 @@ def _literal_displays(scope: Scope) -> list[cst.ComparisonTarget]:
 
 
 class _ToSetDisplay(cst.CSTTransformer):
-    def __init__(self, targets: list[cst.ComparisonTarget]) -> None:
-        self.targets = targets
+    """Set displays for `targets`, and the renames of `_Comparators`, in one pass."""
+
+    def __init__(
+        self, targets: list[cst.ComparisonTarget], renames: dict[cst.ComparisonTarget, str]
+    ) -> None:
+        self.targets, self.renames = targets, renames
 
     def leave_ComparisonTarget(
         self, original_node: cst.ComparisonTarget, updated_node: cst.ComparisonTarget
     ) -> cst.ComparisonTarget:
+        new = self.renames.get(original_node)
+        if new is not None:
+            return updated_node.with_changes(comparator=cst.Name(new))
         display = updated_node.comparator
         if original_node not in self.targets or not isinstance(display, cst.List | cst.Tuple):
             return updated_node
@@ -226,9 +233,7 @@ def membership_set(scope: Scope) -> Outcome:
         renames.update(dict.fromkeys(plan.targets, set_name))
         at = docstring_offset(body) if plan.after is None else plan.after + 1
         inserts.append((at, _set_setup(plan, set_name)))
-    new = scope.function.visit(_Comparators(renames))
-    assert isinstance(new, cst.FunctionDef)  # noqa: S101 - a transformer keeps the root type
-    new = new.visit(_ToSetDisplay(displays))
+    new = scope.function.visit(_ToSetDisplay(displays, renames))
     assert isinstance(new, cst.FunctionDef)  # noqa: S101 - a transformer keeps the root type
     for at, setup in sorted(inserts, key=lambda item: -item[0]):
         new = insert(new, at, statements(setup))
