@@ -379,6 +379,12 @@ class _CallState(threading.local):
     """Per thread: the target whose outermost recorded call is running (None outside)."""
 
     target: str | None = None
+
+
+class _Logging(threading.local):
+    """Per thread: the recorder whose call is running, if it logs accesses (None outside)."""
+
+    recorder: Recorder | None = None
     busy = False  # inside our own audit hook: events raised there are ignored
 
 
@@ -418,8 +424,7 @@ def _globals_of(namespace: Any) -> tuple[dict[str, object], dict[str, int]]:
     return values, sizes
 
 
-# Recorders that log accesses; the hooks below feed every one of them.
-_LOGGING: list[Recorder] = []
+_NOW = _Logging()  # all the hooks below look at when nothing is recorded
 _HOOKS_INSTALLED: list[bool] = []
 
 
@@ -437,28 +442,27 @@ def _install_access_hooks() -> None:
 
 def _environ_reader(original: Callable[..., Any]) -> Callable[..., Any]:
     def read(self: Any, key: Any, *rest: Any) -> Any:
-        for recorder in _LOGGING:
-            if recorder._inside.target is not None:
-                name = os.fsdecode(key) if isinstance(key, (str, bytes)) else _safe_repr(key)
-                recorder.note(f"env:{name}")
+        recorder = _NOW.recorder
+        if recorder is not None:
+            name = os.fsdecode(key) if isinstance(key, (str, bytes)) else _safe_repr(key)
+            recorder.note(f"env:{name}")
         return original(self, key, *rest)
 
     return read
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    for recorder in _LOGGING:
-        state = recorder._inside
-        if state.target is None or state.busy:
-            continue
-        state.busy = True
-        try:
-            # An exception here would surface in the project's code, at the audited call.
-            with contextlib.suppress(Exception):
-                for entry in _classify(event, args):
-                    recorder.note(entry)
-        finally:
-            state.busy = False
+    recorder = _NOW.recorder
+    if recorder is None or _NOW.busy:
+        return
+    _NOW.busy = True
+    try:
+        # An exception here would surface in the project's code, at the audited call.
+        with contextlib.suppress(Exception):
+            for entry in _classify(event, args):
+                recorder.note(entry)
+    finally:
+        _NOW.busy = False
 
 
 def _classify(event: str, args: tuple[Any, ...]) -> list[str]:  # noqa: PLR0911 - one per kind
@@ -590,6 +594,7 @@ class Recorder:
         # Namespaces whose globals a target's calls may rebind or fill: (prefix, namespace).
         self.watched: dict[str, list[tuple[str, Any]]] = {}
         self._watched_calls: dict[str, int] = {}
+        self._logs = False  # log_accesses() was called
 
     def add_target(self, target: str) -> None:
         """Register a target so that it appears in the recording even when never called."""
@@ -604,8 +609,7 @@ class Recorder:
         a recorded call each costs one thread-local attribute read.
         """
         _install_access_hooks()
-        if self not in _LOGGING:
-            _LOGGING.append(self)
+        self._logs = True
 
     def note(self, entry: str) -> None:
         """Add an access entry to the target whose recorded call runs in this thread, if any."""
@@ -704,10 +708,14 @@ class Recorder:
                 self._watched_calls[target] = count + 1
                 snapshots = [(prefix, _Snapshot(space)) for prefix, space in watched]
         self._inside.target = target
+        if self._logs:
+            _NOW.recorder = self
         return snapshots
 
     def _leave(self, target: str, snapshots: list[tuple[str, _Snapshot]]) -> None:
         self._inside.target = None
+        if self._logs:
+            _NOW.recorder = None
         for prefix, snapshot in snapshots:
             self.accesses[target].update(snapshot.changes(prefix))
 
@@ -981,13 +989,6 @@ class Installer:
         modules += [plugin for plugin in plugins if id(plugin) not in loaded]
         namespaces = [getattr(module, "__dict__", None) for module in modules]
         _rebind_aliases(self.replacements, [n for n in namespaces if isinstance(n, dict)])
-
-
-def install_target(recorder: Recorder, target: str, root: Path) -> None:
-    """Wrap one ``path.py::Qual.name`` target in place; record an error if it cannot be."""
-    installer = Installer(recorder, root)
-    installer.install(target)
-    installer.rebind([])
 
 
 # -- the pytest plugin ------------------------------------------------------------------------

@@ -38,6 +38,10 @@ def outer(path):
     return reads(path).upper()
 
 
+async def areads(path):
+    return Path(path).read_text()
+
+
 def moves(path):
     shutil.copyfile(path, path + ".copy")
     os.remove(path + ".copy")
@@ -109,6 +113,7 @@ def ordered(xs):
 """
 
 TESTS = """
+import asyncio
 import os
 
 from pkg import acc
@@ -119,6 +124,7 @@ def test_files(tmp_path):
     acc.writes(str(data), "abc")
     assert acc.reads(str(data)) == "abc"
     assert acc.outer(str(data)) == "ABC"
+    assert asyncio.run(acc.areads(str(data))) == "abc"
     acc.moves(str(data))
 
 
@@ -149,6 +155,7 @@ EXPECTED = {
     "reads": ["file:read"],
     "writes": ["file:write"],
     "outer": ["file:read"],  # the nested call of reads counts for outer
+    "areads": ["file:read"],
     "moves": ["file:read", "file:write", "fs:modify"],
     "home": ["env:HOME"],
     "settings": ["env:OPTI_FLAG", "env:OPTI_MODE", "env:OPTI_OTHER"],
