@@ -42,7 +42,8 @@ starts do not):
 * ``env:NAME`` for a read of ``os.environ[NAME]``, ``os.environ.get``, ``os.getenv``, ``NAME
   in os.environ``; ``env-write:NAME`` for setting or deleting one;
 * ``global-write:NAME`` when a call rebinds, adds or deletes a global of the target's module
-  (``global-write:Class.NAME`` for a class attribute of a method's class), and
+  (``global-write:Class.NAME`` for a class attribute of a method's class; binding a module,
+  as a lazy import of a submodule does, is not one), and
   ``global-mutate:NAME`` when a module-level dict, list, set, bytearray, deque or
   ``functools`` cache of it changes size in place; both only for the first
   ``MAX_WATCHED_CALLS`` calls of each target, to bound the cost.
@@ -401,8 +402,10 @@ class _Snapshot:
         values, sizes = _globals_of(self.namespace)
         found = set()
         for name in set(self.values) | set(values):
-            if self.values.get(name, _MISSING) is not values.get(name, _MISSING):
-                found.add(f"global-write:{prefix}{name}")
+            value = values.get(name, _MISSING)
+            if self.values.get(name, _MISSING) is not value:
+                if not isinstance(value, types.ModuleType):  # a lazy import is no state
+                    found.add(f"global-write:{prefix}{name}")
             elif self.sizes.get(name) != sizes.get(name):
                 found.add(f"global-mutate:{prefix}{name}")
         return found

@@ -112,10 +112,19 @@ def ordered(xs):
     return sorted(xs)
 """
 
+# A target in the package: importing a submodule sets an attribute of it, which is no state.
+PACKAGE = """
+def lazily(xs):
+    from pkg import lazy2
+
+    return lazy2.ordered(xs)
+"""
+
 TESTS = """
 import asyncio
 import os
 
+import pkg
 from pkg import acc
 
 
@@ -149,6 +158,7 @@ def test_process_and_network():
 def test_pure():
     assert acc.pure([3, 1, 2]) == [1, 2, 3]
     assert acc.pure([2, 1]) == [1, 2]
+    assert pkg.lazily([2, 1]) == [1, 2]
 """
 
 EXPECTED = {
@@ -174,11 +184,13 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def accesses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The recording of the project's suite with every function of `pkg/acc.py` a target."""
-    files = {"pkg/__init__.py": "", "pkg/acc.py": MODULE, "pkg/lazy.py": LAZY}
+    files = {"pkg/__init__.py": PACKAGE, "pkg/acc.py": MODULE, "pkg/lazy.py": LAZY}
+    files["pkg/lazy2.py"] = LAZY
     files["tests/test_acc.py"] = TESTS
     project = make_project(tmp_path_factory.mktemp("accesses") / "project", files)
     unset = ("OPTI_MODE", "OPTI_FLAG", "OPTI_OTHER", "PYTHONDONTWRITEBYTECODE")
-    document = record(project, [f"pkg/acc.py::{name}" for name in EXPECTED], unset)
+    targets = [f"pkg/acc.py::{name}" for name in EXPECTED] + ["pkg/__init__.py::lazily"]
+    document = record(project, targets, unset)
     assert document["errors"] == {}
     return document
 
@@ -193,6 +205,7 @@ def test_each_target_lists_exactly_what_it_touched(accesses: dict[str, Any], nam
 def test_every_target_has_an_entry_and_calls_are_still_recorded(
     accesses: dict[str, Any],
 ) -> None:
+    assert accesses["accesses"]["pkg/__init__.py::lazily"] == []
     assert set(accesses["accesses"]) == set(accesses["targets"])
     assert len(accesses["targets"]["pkg/acc.py::late"]) == 60
     assert accesses["targets"]["pkg/acc.py::reads"][0]["value"] == {"t": "str", "v": "abc"}
