@@ -69,6 +69,42 @@ class MeasureSettings(BaseModel):
         return self
 
 
+class InputsSettings(BaseModel):
+    """Inputs beyond the tests: generated and scaled-up calls (see docs/verification.md)."""
+
+    generated: int = Field(
+        200, ge=0, le=5000, description="generated calls per target, run by both arms (0: off)"
+    )
+    budget_s: float = Field(
+        60.0, gt=0, description="seconds one run of the generated calls may take, per arm"
+    )
+    call_timeout_s: float = Field(
+        2.0, gt=0, description="one generated call longer than this is not compared"
+    )
+    scale_factors: list[int] = Field(
+        default_factory=lambda: [10, 100],
+        description="the largest recorded calls are also timed with sized arguments x these",
+    )
+    max_scaled_size: int = Field(
+        100_000, gt=0, description="largest length a scaled-up argument may reach"
+    )
+    max_timed_call_s: float = Field(
+        0.5, gt=0, description="a scaled-up call slower than this at baseline is not timed"
+    )
+    shrink_rounds: int = Field(
+        10, ge=0, le=50, description="rounds to shrink a differing input to the smallest"
+    )
+    class_pairs: int = Field(
+        5, ge=0, le=50, description="pairs timed per size class for the per-size speedups"
+    )
+
+    @model_validator(mode="after")
+    def _factors(self) -> InputsSettings:
+        if any(f < 2 for f in self.scale_factors):
+            raise ValueError("scale_factors must each be at least 2")
+        return self
+
+
 class GitLabHookSettings(BaseModel):
     """How GitLab webhooks are authenticated and whose events are ignored."""
 
@@ -142,6 +178,7 @@ class Settings(BaseSettings):
     keep_worktrees: bool = Field(False, description="keep checkouts after the job (debugging)")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    inputs: InputsSettings = Field(default_factory=InputsSettings)
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
     ai: AISettings = Field(default_factory=AISettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -57,12 +57,23 @@ from runner.sandbox.local import BASE_PATH
 from runner.spec import JobSpec, Target, validate_repo, validate_target
 from runner.telemetry.policy import output_tail
 from runner.telemetry.setup import job_tracer
-from runner.verify import bench, benchjson, measure, recording
+from runner.verify import (
+    bench,
+    benchjson,
+    differential,
+    generate,
+    measure,
+    recording,
+    rewardhack,
+)
 from runner.verify.behaviour import Recording, RecordingError, compare, load_recording
+from runner.verify.evidence import LARGEST, REPRESENTATIVE, TargetInputs
+from runner.verify.replay import CommandRunner, ReplayError
 from runner.workspace import Workspace, inspect_source
 
 Observer = Callable[[str, dict[str, Any]], None]
 FORMAT_TIMEOUT_S = 60.0
+SANDBOX_MARGIN_S = 120.0  # a harness run's own budget, plus imports and start-up
 SEED = 20261124  # one seed for every run of a job, so baseline and candidate see the same
 
 
@@ -109,6 +120,7 @@ class OptimizeJob:
         self._baseline: Path | None = None
         self._formatter: str | None = None  # the project's own: ruff or black
         self._rng = random.Random(SEED)
+        self._inputs: dict[str, TargetInputs | None] = {}  # per target, built at first need
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> JobResult:
@@ -261,7 +273,13 @@ class OptimizeJob:
             for target in self.spec.targets:
                 module = self._sources[target]
                 source = TargetSource(target, extract_definition(module, target.qualname), module)
-                found.extend(provider.propose(source, self.spec.max_candidates))
+                proposed = provider.propose(source, self.spec.max_candidates)
+                found.extend(proposed)
+                declines: dict[str, str] = getattr(provider, "declines", {})
+                if not proposed:
+                    self.result.declines[str(target)] = declines.get(
+                        str(target), f"{provider.name} proposed no candidate"
+                    )
             span.set(candidates=len(found))
         self.observer("generated", {"count": len(found)})
         return found
@@ -338,6 +356,11 @@ class OptimizeJob:
         if self._baseline_recording is None or recorded is None:
             result.status, result.behaviour = CandidateStatus.VERIFIED, self._behaviour_note()
             return
+        unrecorded = self._unrecorded(result.target)
+        if unrecorded:
+            result.status, result.behaviour = CandidateStatus.NOT_RECORDED, unrecorded
+            result.detail = unrecorded
+            return
         with self.tracer.span("behaviour", candidate=checkout.name) as span:
             comparison = compare(
                 self._baseline_recording, recorded, float_tolerance=self.spec.float_tolerance
@@ -345,10 +368,142 @@ class OptimizeJob:
             span.set(ok=comparison.ok, calls=comparison.calls_compared)
         result.behaviour = comparison.describe()
         result.calls_compared = comparison.calls_compared
-        if comparison.ok:
-            result.status = CandidateStatus.VERIFIED
-        else:
+        result.inputs["recorded"] = len(self._baseline_recording.targets.get(result.target, []))
+        if not comparison.ok:
             result.status, result.detail = CandidateStatus.BEHAVIOUR_CHANGED, comparison.describe()
+            return
+        if self._reward_hack(checkout, result, recorded):
+            return
+        self._generated_check(checkout, result)
+
+    def _unrecorded(self, target: str) -> str:
+        """Why nothing can be claimed for a target the tests never called ('' if they did)."""
+        assert self._baseline_recording is not None  # noqa: S101 - checked by the caller
+        error = self._baseline_recording.errors.get(target)
+        if error:
+            return f"{target} could not be recorded ({error}): no verdict is claimed for it"
+        if not self._baseline_recording.targets.get(target):
+            return (
+                f"0 calls recorded for {target}: the tests never call it, so its behaviour "
+                "cannot be compared and no verdict is claimed for it"
+            )
+        return ""
+
+    def _reward_hack(
+        self, checkout: _Checkout, result: CandidateResult, recorded: Recording
+    ) -> bool:
+        """Reject a candidate that touches what the baseline does not, or special-cases the
+        recorded inputs, or changes the signature (runner/verify/rewardhack.py)."""
+        assert self._baseline_recording is not None  # noqa: S101 - checked by the caller
+        target = Target.parse(result.target)
+        original = self._sources[target]
+        updated = (checkout.project / target.path).read_text(encoding="utf-8")
+        try:
+            before = extract_definition(original, target.qualname)
+            after = extract_definition(updated, target.qualname)
+        except CandidateError as exc:
+            after, before = "", ""
+            self.observer("warning", {"message": f"reward-hack check: {exc}"})
+        findings = rewardhack.check(
+            before,
+            after,
+            baseline_module=original,
+            candidate_module=updated,
+            recorded_values=self._baseline_recording.targets.get(result.target, []),
+            baseline_accesses=self._baseline_recording.accesses.get(result.target, []),
+            candidate_accesses=recorded.accesses.get(result.target, []),
+        )
+        with self.tracer.span("rewardhack", candidate=checkout.name) as span:
+            span.set(findings=len(findings), kinds=sorted({f.kind for f in findings}))
+        if not findings:
+            return False
+        result.status, result.detail = CandidateStatus.REJECTED, rewardhack.describe(findings)
+        return True
+
+    def _generated_check(self, checkout: _Checkout, result: CandidateResult) -> None:
+        """Baseline and candidate on the same generated and scaled-up inputs."""
+        result.status = CandidateStatus.VERIFIED
+        inputs = self._target_inputs(result.target)
+        if inputs is None or not inputs.baseline:
+            return
+        with self.tracer.span("behaviour.generated", candidate=checkout.name) as span:
+            assert inputs.project is not None  # noqa: S101 - prepared
+            shared = [file.path.relative_to(inputs.project) for file in inputs.timing]
+            if inputs.runner.inputs is not None:  # the recorded calls the specs start from
+                shared.append(inputs.runner.inputs)
+            for relative in shared:  # the same files in the candidate's checkout
+                copy = checkout.project / relative
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes((inputs.project / relative).read_bytes())
+            try:
+                evidence = inputs.check(checkout.project)
+            except (ReplayError, SandboxError) as exc:
+                evidence = differential.Evidence(notes=[f"not run: {exc}"])
+            span.set(
+                generated=evidence.generated,
+                scaled=evidence.scaled,
+                unstable=evidence.unstable,
+                differs=bool(evidence.difference),
+            )
+        result.inputs.update(
+            generated=evidence.generated, scaled=evidence.scaled, unstable=evidence.unstable
+        )
+        if evidence.difference:
+            result.status = CandidateStatus.BEHAVIOUR_CHANGED
+            result.detail = f"behaviour differs {evidence.difference}"
+            result.behaviour = result.detail
+            return
+        extra = evidence.generated + evidence.scaled
+        note = f"; identical on {extra} generated inputs" if extra else ""
+        if evidence.notes:
+            note += f"; generated inputs {'; '.join(evidence.notes)}"
+        result.behaviour += note
+
+    def _target_inputs(self, target: str) -> TargetInputs | None:
+        """The generated inputs of a target, run by the baseline once (None: none exist)."""
+        if target in self._inputs:
+            return self._inputs[target]
+        self._inputs[target] = None
+        if self._baseline is None or self._baseline_recording is None:
+            return None
+        cfg = self.settings.inputs
+        index = self.spec.targets.index(Target.parse(target))
+        kept = measure.recorded_inputs(self._baseline / RECORD_FILE, target)
+        pickles = INPUTS_DIR / f"{index}.pkl"
+        runner = differential.Runner(
+            self.python,
+            target,
+            self._command_runner(cfg.budget_s + SANDBOX_MARGIN_S),
+            SEED,
+            call_timeout_s=cfg.call_timeout_s,
+            budget_s=cfg.budget_s,
+            inputs=pickles if kept and (self._baseline / pickles).is_file() else None,
+        )
+        inputs = TargetInputs(
+            target,
+            self._baseline_recording.targets.get(target, []),
+            kept if runner.inputs is not None else 0,
+            cfg,
+            runner,
+            self.spec.float_tolerance,
+        )
+        with self.tracer.span("inputs.prepare", target=target) as span:
+            try:
+                inputs.prepare(self._baseline)
+            except (ReplayError, SandboxError) as exc:
+                self.observer("warning", {"message": f"generated inputs for {target}: {exc}"})
+                span.status = "error"
+                return None
+            span.set(specs=len(inputs.specs), timing_sets=[t.label for t in inputs.timing])
+        self._inputs[target] = inputs
+        return inputs
+
+    def _command_runner(self, timeout: float) -> CommandRunner:
+        def run(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+            done = self._run(argv, cwd, {}, timeout, check=False)
+            return done.returncode, done.stdout, done.stderr
+
+        return run
 
     def _recorded_tests(
         self, checkout: _Checkout, *, keep_inputs: bool
@@ -405,6 +560,11 @@ class OptimizeJob:
                 plan, baseline.project, checkout.project, self.settings.measure, self._rng
             )
             result.measurement = m
+            pairs = self.settings.inputs.class_pairs
+            if plan.classes and pairs:
+                m.size_classes = measure.measure_classes(
+                    plan, baseline.project, checkout.project, pairs
+                )
             span.set(ratio=m.ratio, verdict=m.verdict, rounds=len(m.baseline_rounds))
         self.observer("measured", {"id": result.id, "measurement": m})
 
@@ -429,26 +589,50 @@ class OptimizeJob:
             )
         inputs = baseline.project / INPUTS_DIR / f"{self.spec.targets.index(target)}.pkl"
         if measure.recorded_inputs(baseline.project / RECORD_FILE, str(target)) > 0:
-
-            def run(argv: list[str], cwd: Path) -> tuple[int, str, str]:
-                done = self._run(argv, cwd, {}, timeout, check=False)
-                return done.returncode, done.stdout, done.stderr
-
+            run = self._command_runner(timeout)
             valgrind = (
                 measure.valgrind_path() if self.settings.measure.instructions != "never" else None
             )
-            return measure.plan_replay(
-                str(target),
-                inputs,
-                baseline.project,
-                self.python,
-                run,
-                valgrind=valgrind,
-                share=not self._mutates_arguments(target),
-            )
+            share = not self._mutates_arguments(target)
+            generated = self._inputs.get(str(target))
+            chosen = generated.timing_set(REPRESENTATIVE) if generated else None
+            if generated is None or chosen is None:
+                return measure.plan_replay(
+                    str(target), inputs, baseline.project, self.python, run,
+                    valgrind=valgrind, share=share,
+                )  # fmt: skip
+            plan = measure.plan_replay(
+                str(target), chosen.path, baseline.project, self.python, run,
+                valgrind=valgrind, share=share,
+                label="representative calls (the largest recorded, and scaled up)",
+            )  # fmt: skip
+            plan.extra_inputs.append(inputs)
+            plan.classes.append(
+                measure.plan_class(
+                    "recorded", str(target), inputs, baseline.project, self.python, run,
+                    sizes=self._recorded_sizes(str(target)), share=share,
+                )
+            )  # fmt: skip
+            for timing in generated.timing:
+                if timing.label == REPRESENTATIVE:
+                    continue
+                plan.extra_inputs.append(timing.path)
+                label = "largest recorded" if timing.label == LARGEST else timing.label
+                plan.classes.append(
+                    measure.plan_class(
+                        label, str(target), timing.path, baseline.project, self.python, run,
+                        sizes=timing.sizes, share=share,
+                    )
+                )  # fmt: skip
+            return plan
         return measure.plan_command(
             "wall time of the test command", self._arm(self.spec.test_argv(), {})
         )
+
+    def _recorded_sizes(self, target: str) -> tuple[int, int]:
+        calls = self._baseline_recording.targets.get(target, []) if self._baseline_recording else []
+        sizes = [generate.call_size(call.args) for call in calls] or [0]
+        return min(sizes), max(sizes)
 
     def _mutates_arguments(self, target: Target) -> bool:
         """Whether any recorded call of the target changed its arguments."""
@@ -627,6 +811,8 @@ _STATUS_FOR_AGENT = {
     CandidateStatus.UNSAFE: Status.UNSAFE,
     CandidateStatus.INVALID: Status.INVALID,
     CandidateStatus.BEHAVIOUR_CHANGED: Status.BEHAVIOUR_CHANGED,
+    CandidateStatus.REJECTED: Status.UNSAFE,
+    CandidateStatus.NOT_RECORDED: Status.BEHAVIOUR_CHANGED,
 }
 
 

@@ -26,6 +26,8 @@ class CandidateStatus(StrEnum):
     TIMEOUT = "timeout"
     MEMORY = "memory limit"
     BEHAVIOUR_CHANGED = "behaviour changed"
+    NOT_RECORDED = "not recorded"  # the tests made no call of the target: nothing to claim
+    REJECTED = "rejected"  # a reward-hack check: it does what the baseline does not
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Measurement:
     instruction_ratios: list[float] = field(default_factory=list)  # cand / base, per repeat
     min_detectable: float | None = None  # smallest speedup these rounds could detect
     seconds: float = 0.0  # time spent measuring
+    overhead_fraction: float | None = None  # share of a baseline pass that is the harness's
+    # Per size class timed: {"class", "calls", "sizes": [min, max], "pairs", "speedup"}.
+    size_classes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def speedup(self) -> float:
@@ -62,6 +67,8 @@ class CandidateResult:
     tests: str = "not run"
     behaviour: str = "not compared"
     calls_compared: int = 0
+    # Inputs compared: {"recorded": n, "generated": n, "scaled": n, "unstable": n}.
+    inputs: dict[str, int] = field(default_factory=dict)
     detail: str = ""
     measurement: Measurement | None = None
     diff: str = ""
@@ -86,6 +93,7 @@ class JobResult:
     candidates: list[CandidateResult] = field(default_factory=list)
     best: list[str] = field(default_factory=list)  # candidate ids in patch.diff
     agent: dict[str, Any] = field(default_factory=dict)  # AI providers: model, turns, budgets
+    declines: dict[str, str] = field(default_factory=dict)  # target -> why no candidate
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

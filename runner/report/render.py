@@ -54,7 +54,14 @@ def _rounds(result: CandidateResult) -> str:
 
 def render_markdown(result: JobResult) -> str:
     """The whole report: summary, candidates table, best patch, how to reproduce."""
-    parts = [_header(result), _candidates(result), _best(result), _footer(result)]
+    parts = [
+        _header(result),
+        _declines(result),
+        _candidates(result),
+        _evidence(result),
+        _best(result),
+        _footer(result),
+    ]
     return "\n".join(p for p in parts if p)
 
 
@@ -131,6 +138,67 @@ def _candidates(result: JobResult) -> str:
             + ".",
         ]
     return "\n".join(rows) + "\n"
+
+
+def _declines(result: JobResult) -> str:
+    """Why the provider proposed nothing for a target, in its own words."""
+    if not result.declines:
+        return ""
+    lines = ["## Targets without a candidate", ""]
+    lines += [f"- `{target}`: {reason}" for target, reason in result.declines.items()]
+    return "\n".join(lines) + "\n"
+
+
+def inputs_text(result: CandidateResult) -> str:
+    """`12 recorded, 180 generated, 6 scaled (3 unstable, not compared)`."""
+    counts = result.inputs
+    if not counts:
+        return ""
+    parts = [f"{counts.get('recorded', 0)} recorded"]
+    parts.append(f"{counts.get('generated', 0)} generated")
+    parts.append(f"{counts.get('scaled', 0)} scaled-up")
+    text = ", ".join(parts) + " inputs compared"
+    if counts.get("unstable"):
+        text += f" ({counts['unstable']} left out: the baseline itself did not repeat them)"
+    return text
+
+
+def _size_rows(result: CandidateResult) -> list[str]:
+    m = result.measurement
+    if m is None or not m.size_classes:
+        return []
+    rows = [
+        f"  | {result.id}: inputs timed | calls | sizes | speedup |",
+        "  | --- | --- | --- | --- |",
+    ]
+    for row in m.size_classes:
+        low, high = row.get("sizes", [0, 0])
+        sizes = f"{low}" if low == high else f"{low}–{high}"
+        speedup = row.get("speedup")
+        shown = f"{speedup:.2f}×" if isinstance(speedup, float) else "-"
+        rows.append(f"  | {row['class']} | {row['calls']} | {sizes} | {shown} |")
+    return rows
+
+
+def _evidence(result: JobResult) -> str:
+    """Per candidate: which inputs were compared and timed, and the harness's share."""
+    lines: list[str] = []
+    for c in result.candidates:
+        entry = []
+        if c.inputs:
+            entry.append(inputs_text(c))
+        m = c.measurement
+        if m is not None:
+            entry.append(f"timed on {m.instrument}")
+            if m.overhead_fraction is not None:
+                entry.append(f"harness overhead {m.overhead_fraction:.0%} of a baseline pass")
+        if not entry:
+            continue
+        lines.append(f"- {c.id}: " + "; ".join(entry))
+        lines += _size_rows(c)
+    if not lines:
+        return ""
+    return "\n".join(["## Evidence", "", *lines]) + "\n"
 
 
 def _best(result: JobResult) -> str:

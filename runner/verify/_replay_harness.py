@@ -14,7 +14,8 @@ cwd = the checkout's project root:
 each recorded call (for a method, args[0] is the instance).
 
 Modes (each prints one JSON line on stdout):
-    calibrate --round-ms 200       {"loops": N, "per_pass_s": x, "calls": C}
+    calibrate --round-ms 200       {"loops": N, "per_pass_s": x, "calls": C,
+                                    "overhead_per_pass_s": o}
     time --loops N --rounds R      {"rounds_s": [...], "calls": C, "loops": N, "raised": n}
     count --calls K --prepare P    {"called": K, "raised": n}   (for callgrind)
 
@@ -281,7 +282,19 @@ def calibrate(func: Callable[..., Any], inputs: Inputs, round_s: float) -> dict[
         "loops": max(1, round(round_s / per_pass)),
         "per_pass_s": per_pass,
         "calls": len(inputs),
+        "overhead_per_pass_s": overhead_per_pass(inputs, loops),
     }
+
+
+def _null(*_args: Any, **_kwargs: Any) -> None:
+    """What the harness costs per call without the target: the loop, the call, the unpacking."""
+
+
+def overhead_per_pass(inputs: Inputs, loops: int) -> float:
+    """The harness's own seconds per pass: the same loop calling a function that does
+    nothing, on the same arguments (the smallest of 3 rounds: overhead has no slow tail)."""
+    rounds = [time_round(_null, inputs, loops)[0] / loops for _ in range(3)]
+    return min(rounds)
 
 
 def time_rounds(

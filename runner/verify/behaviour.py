@@ -59,6 +59,8 @@ class Recording:
     targets: dict[str, list[Call]]
     dropped: dict[str, int] = field(default_factory=dict)  # calls past the per-target cap
     errors: dict[str, str] = field(default_factory=dict)  # targets that could not be wrapped
+    # What each target's calls touched: "file:read", "env:HOME", "global-mutate:_CACHE"...
+    accesses: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def call_count(self) -> int:
@@ -132,6 +134,11 @@ def recording_from_document(document: Mapping[str, Any]) -> Recording:
         targets=targets,
         dropped={k: int(v) for k, v in document.get("truncated", {}).items()},
         errors={k: str(v) for k, v in document.get("errors", {}).items()},
+        accesses={
+            str(k): [str(entry) for entry in v]
+            for k, v in document.get("accesses", {}).items()
+            if isinstance(v, list)
+        },
     )
 
 
@@ -144,6 +151,9 @@ def _merge(recordings: list[Recording]) -> Recording:
         for target, count in part.dropped.items():
             merged.dropped[target] = merged.dropped.get(target, 0) + count
         merged.errors.update(part.errors)
+        for target, entries in part.accesses.items():
+            known = merged.accesses.setdefault(target, [])
+            known.extend(e for e in entries if e not in known)
     return merged
 
 

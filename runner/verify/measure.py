@@ -20,7 +20,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.config import MeasureSettings
@@ -35,6 +35,11 @@ CALLGRIND_NATIVE_S = 0.02
 CALLGRIND_MAX_CALLS = 20_000
 AA_PAIRS = 10
 MIN_PAIRS = 5
+#: Above this share of a pass spent in the harness itself (a no-op target on the same
+#: arguments), the timing says more about the harness than the target: no verdict.
+OVERHEAD_LIMIT = 0.5
+#: What is left of a round after subtracting the overhead, at least (rounds stay positive).
+_FLOOR = 0.02
 
 RoundFactory = Callable[[Path], bench.Round]
 
@@ -49,6 +54,39 @@ class Plan:
     counter: CallgrindCounter | None = None
     counter_calls: int = 0
     noise: float | None = None  # sigma from the A/A run
+    overhead_s: float = 0.0  # the harness's own seconds per pass, subtracted from rounds
+    per_pass_s: float = 0.0  # the baseline's seconds per pass at calibration
+    classes: list[SizeClass] = field(default_factory=list)  # timed once more, per size
+    extra_inputs: list[Path] = field(default_factory=list)  # more files the arms read
+
+    @property
+    def overhead_fraction(self) -> float | None:
+        """The share of a baseline pass that is the harness's, when known."""
+        if self.per_pass_s <= 0 or self.overhead_s <= 0:
+            return None
+        return min(1.0, self.overhead_s / self.per_pass_s)
+
+
+@dataclass
+class SizeClass:
+    """One class of timed inputs ("recorded", "largest recorded", "x10", ...)."""
+
+    label: str
+    calls: int
+    sizes: tuple[int, int]  # smallest and largest call size in the class
+    arm: RoundFactory
+
+
+def _minus(round_: bench.Round, overhead: float) -> bench.Round:
+    """A round with the harness's fixed cost per pass taken out."""
+    if overhead <= 0:
+        return round_
+
+    def one_round() -> float:
+        seconds = round_()
+        return max(seconds - overhead, seconds * _FLOOR)
+
+    return one_round
 
 
 def recorded_inputs(recording_file: Path, target: str) -> int:
@@ -74,18 +112,22 @@ def plan_replay(
     *,
     valgrind: str | None,
     share: bool = False,
+    label: str = "recorded calls",
 ) -> Plan:
     """Calibrate the replay on the baseline; the same loops serve every candidate.
 
     `share`: no recorded call mutated its arguments, so the harness may pass the same
     objects to every call instead of fresh copies (copying can cost more than the call).
+    Rounds have the harness's own cost per pass (measured with a no-op target) subtracted.
     """
     # Relative to the project: each checkout's sandbox sees only its own copy of the inputs.
     relative = inputs.relative_to(baseline)
     timer = ReplayTimer(python, target, relative, run, share=share)
     loops = timer.calibrate(baseline)
     calls = timer.calls or 1
-    per_call = (timer.per_pass_s or 0.0) / calls
+    per_pass = timer.per_pass_s or 0.0
+    per_call = per_pass / calls
+    overhead = timer.overhead_per_pass_s
     counter = None
     counter_calls = 0
     if valgrind is not None:
@@ -94,11 +136,36 @@ def plan_replay(
         # A multiple of the recorded calls: every input weighs the same in both arms.
         counter_calls = min(max(calls, math.ceil(wanted / calls) * calls), CALLGRIND_MAX_CALLS)
     return Plan(
-        instrument=f"replay of {calls} recorded calls ({loops} passes per round)",
-        arm=lambda project: timer.arm(project, loops),
+        instrument=f"replay of {calls} {label} ({loops} passes per round)",
+        arm=lambda project: _minus(timer.arm(project, loops), overhead),
         inputs=inputs,
         counter=counter,
         counter_calls=counter_calls,
+        overhead_s=overhead,
+        per_pass_s=per_pass,
+    )
+
+
+def plan_class(
+    label: str,
+    target: str,
+    inputs: Path,
+    baseline: Path,
+    python: str,
+    run: CommandRunner,
+    *,
+    sizes: tuple[int, int],
+    share: bool = False,
+) -> SizeClass:
+    """A size class, calibrated on the baseline like the main plan."""
+    timer = ReplayTimer(python, target, inputs.relative_to(baseline), run, share=share)
+    loops = timer.calibrate(baseline)
+    overhead = timer.overhead_per_pass_s
+    return SizeClass(
+        label,
+        timer.calls or 0,
+        sizes,
+        lambda project: _minus(timer.arm(project, loops), overhead),
     )
 
 
@@ -114,11 +181,12 @@ def valgrind_path() -> str | None:
 
 def copy_inputs(plan: Plan, baseline: Path, candidate: Path) -> None:
     """Make the recorded inputs visible inside the candidate's sandbox too."""
-    if plan.inputs is None:
-        return
-    relative = plan.inputs.relative_to(baseline)
-    (candidate / relative).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(plan.inputs, candidate / relative)
+    for inputs in [plan.inputs, *plan.extra_inputs]:
+        if inputs is None:
+            continue
+        relative = inputs.relative_to(baseline)
+        (candidate / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(inputs, candidate / relative)
 
 
 def calibrate_noise(plan: Plan, baseline: Path, rng: random.Random, pairs: int = AA_PAIRS) -> float:
@@ -162,8 +230,21 @@ def measure(
         rounds.baseline, rounds.candidate, confidence=cfg.confidence, rng=rng, noise=plan.noise
     )
     wall_only = stats.decide(interval, None, min_effect=cfg.min_effect)
-    ratios = _instruction_ratios(plan, baseline, candidate, cfg, wall_only.verdict)
+    overhead = plan.overhead_fraction
+    dominated = overhead is not None and overhead > OVERHEAD_LIMIT
+    ratios = (
+        None
+        if dominated
+        else _instruction_ratios(plan, baseline, candidate, cfg, wall_only.verdict)
+    )
     decision = stats.decide(interval, ratios, min_effect=cfg.min_effect)
+    if dominated:
+        decision = stats.Decision(
+            stats.Verdict.INCONCLUSIVE,
+            stats.Instrument.NONE,
+            f"overhead-dominated: the harness's own cost is {overhead:.0%} of a baseline pass "
+            f"(above {OVERHEAD_LIMIT:.0%}), so the timing is not a verdict on the target",
+        )
     detectable = (
         stats.min_detectable_effect(plan.noise, rounds.count, confidence=cfg.confidence)
         if plan.noise is not None and rounds.count >= 5
@@ -182,7 +263,35 @@ def measure(
         instruction_ratios=ratios or [],
         min_detectable=detectable,
         seconds=clock() - started,
+        overhead_fraction=overhead,
     )
+
+
+def measure_classes(
+    plan: Plan, baseline: Path, candidate: Path, pairs: int
+) -> list[dict[str, object]]:
+    """Speedup per size class: `pairs` interleaved pairs each, median of the pair ratios.
+
+    Informative, not a verdict: it shows "faster on large inputs, slower on tiny ones"
+    instead of averaging it away.
+    """
+    rows: list[dict[str, object]] = []
+    for size_class in plan.classes:
+        rounds = bench.interleave(
+            size_class.arm(baseline), size_class.arm(candidate), pairs, warmup=1
+        )
+        ratios = [c / b for b, c in zip(rounds.baseline, rounds.candidate, strict=True) if b > 0]
+        ratio = stats.median(ratios) if ratios else float("nan")
+        rows.append(
+            {
+                "class": size_class.label,
+                "calls": size_class.calls,
+                "sizes": list(size_class.sizes),
+                "pairs": len(ratios),
+                "speedup": 1.0 / ratio if ratio > 0 else None,
+            }
+        )
+    return rows
 
 
 def _instruction_ratios(

@@ -112,6 +112,7 @@ class ReplayTimer:
         self.per_pass_s: float | None = None
         self.calls: int | None = None
         self.raised: int | None = None
+        self.overhead_per_pass_s = 0.0  # the harness's own cost per pass (a no-op target)
 
     def calibrate(self, project: Path) -> int:
         """Passes over the inputs per round such that a round lasts about `round_ms`."""
@@ -120,6 +121,7 @@ class ReplayTimer:
         answer = self._harness.call(project, argv)
         self.per_pass_s = float(answer["per_pass_s"])
         self.calls = int(answer["calls"])
+        self.overhead_per_pass_s = float(answer.get("overhead_per_pass_s", 0.0))
         return max(1, int(answer["loops"]))
 
     def arm(self, project: Path, loops: int) -> Callable[[], float]:

@@ -1,0 +1,606 @@
+"""Inputs beyond the tests: new calls of a target derived from its recorded calls.
+
+The project's tests pass the inputs their authors thought of; a rewrite that is only right
+on those (``str.isdigit()`` for an anchored ``[0-9]+``, say) passes them and is still wrong.
+This module derives, from the recorded calls (the recorder's tagged JSON, never a pickle),
+*generated* calls that both arms then run on, in the sandbox:
+
+* **generated** — hypothesis strategies built per argument from the recorded values: the
+  recorded values themselves, mutated copies (a non-ASCII digit, whitespace or a newline
+  inserted, case changed, stripped, doubled, reversed, shortened), boundary integers, NaN
+  and infinities, ``None`` where the recording has it, empty and larger containers;
+* **scaled** — the largest recorded calls with every sized argument (str, bytes, list,
+  tuple) repeated ×10 and ×100, for timing on representative sizes (and checked too).
+
+A generated call is a *spec*: the index of a recorded call whose pickled arguments it starts
+from (``base``; needed for arguments that are not plain builtins, such as ``self``), the
+arguments it replaces with new builtin values (``set``, tagged JSON) and the ones it repeats
+(``repeat``). The sandboxed harness (`_diff_harness.py`) builds the real arguments from it.
+
+Everything here is pure and deterministic (hypothesis runs derandomized).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.verify.behaviour import Call, Encoded
+
+#: Characters that expose rewrites which only hold for ASCII or for the test data:
+#: digits of other scripts and superscripts (``str.isdigit`` vs ``[0-9]``), every kind of
+#: whitespace and line break (``\s``, ``strip``, ``$`` before a trailing newline), case
+#: pairs that do not round-trip (ß, İ, final sigma, ligatures), combining marks, NUL, emoji.
+SPECIAL_CHARACTERS = (
+    "0", "7", "9", "²", "³", "½", "١", "٣", "۵", "०", "߁", "𝟙", "Ⅻ",
+    " ", "\t", "\n", "\r", "\x0b", "\x0c", "\x85", "\u00a0", "\u2003", "\u2028", "\u3000",
+    "ß", "İ", "ı", "Σ", "ς", "ﬁ", "é", "e\u0301", "ǅ", "Ω",
+    "_", "-", ".", ",", "/", "\\", "'", '"', "\x00", "😀",
+)  # fmt: skip
+MAX_DEPTH = 3
+SMALL_INT_LIMIT = 1000
+DEFAULT_SCALE_FACTORS = (10, 100)
+DEFAULT_MAX_SCALED_SIZE = 100_000
+LARGEST_CALLS = 5
+_SIZED = frozenset({"str", "bytes", "list", "tuple"})
+
+
+class NotGenerated(Exception):
+    """A recorded value that this module cannot rebuild (an object, an enum, ...)."""
+
+
+# -- tagged JSON <-> builtins -----------------------------------------------------------------
+
+
+def decode(node: Encoded) -> Any:  # noqa: PLR0911 - one return per tag
+    """The builtin value of a tagged node; `NotGenerated` for anything else.
+
+    Only exact builtins are decoded: a node carrying a ``type`` (a subclass, an object,
+    an enum) stays with the recorded pickle, which alone can rebuild it faithfully.
+    """
+    if not isinstance(node, Mapping) or "type" in node:
+        raise NotGenerated("not a plain builtin")
+    tag = node.get("t")
+    if tag == "none":
+        return None
+    if tag == "bool":
+        return bool(node["v"])
+    if tag == "int":
+        return int(node["hex"], 16) if "hex" in node else int(node["v"])
+    if tag == "float":
+        return float(node["v"])
+    if tag == "str":
+        return str(node["v"])
+    if tag == "bytes":
+        return bytes.fromhex(node["v"])
+    if tag in ("list", "tuple", "set", "frozenset"):
+        items = [decode(item) for item in node["items"]]
+        if tag == "list":
+            return items
+        if tag == "tuple":
+            return tuple(items)
+        return set(items) if tag == "set" else frozenset(items)
+    if tag == "dict":
+        return {decode(key): decode(value) for key, value in node["items"]}
+    raise NotGenerated(f"tag {tag!r}")
+
+
+def encode(value: object) -> Encoded:  # noqa: PLR0911 - one return per builtin type
+    """Tagged JSON of a builtin value, in the recorder's format (see `_record_plugin`)."""
+    if value is None:
+        return {"t": "none"}
+    if isinstance(value, bool):
+        return {"t": "bool", "v": value}
+    if isinstance(value, int):
+        if -(2**53) < value < 2**53:
+            return {"t": "int", "v": value}
+        return {"t": "int", "hex": format(value, "x")}
+    if isinstance(value, float):
+        return {"t": "float", "v": repr(value)}
+    if isinstance(value, str):
+        return {"t": "str", "v": value}
+    if isinstance(value, bytes):
+        return {"t": "bytes", "v": value.hex()}
+    if isinstance(value, (list, tuple)):
+        return {"t": type(value).__name__, "items": [encode(item) for item in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"t": type(value).__name__, "items": [encode(item) for item in value]}
+    if isinstance(value, dict):
+        return {"t": "dict", "items": [[encode(k), encode(v)] for k, v in value.items()]}
+    raise NotGenerated(f"cannot encode {type(value).__name__}")
+
+
+def size_of(node: Encoded) -> int:
+    """The length of a value (str, bytes, containers), the largest field's for an object."""
+    if not isinstance(node, Mapping):
+        return 0
+    tag = node.get("t")
+    if tag == "str":
+        return len(node["v"])
+    if tag == "bytes":
+        return len(node["v"]) // 2
+    if tag in ("list", "tuple", "set", "frozenset", "dict"):
+        return len(node["items"])
+    if tag == "object":
+        return max((size_of(field) for field in node.get("fields", {}).values()), default=0)
+    return 0
+
+
+def call_size(arguments: Mapping[str, Encoded]) -> int:
+    """A call's size: its largest argument's."""
+    return max((size_of(node) for node in arguments.values()), default=0)
+
+
+# -- specs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One generated call, as the sandboxed harness builds it.
+
+    `base`: the index of the recorded call (in the pickled inputs) whose arguments it
+    starts from, or None when every argument is in `set`; `set`: argument key ("0", "1",
+    ... or a keyword) -> tagged value; `repeat`: key -> factor applied to the base's value.
+    """
+
+    base: int | None
+    set: Mapping[str, Encoded] = field(default_factory=dict)
+    repeat: Mapping[str, int] = field(default_factory=dict)
+    origin: str = "generated"  # "generated", "x10", "x100", ...
+    size: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The form the harness reads."""
+        return {
+            "base": self.base,
+            "set": dict(self.set),
+            "repeat": dict(self.repeat),
+            "origin": self.origin,
+            "size": self.size,
+        }
+
+
+def _decodable(call: Call, key: str) -> bool:
+    try:
+        decode(call.args[key])
+    except (NotGenerated, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+@dataclass
+class _Group:
+    """Recorded calls with the same argument keys: one shape of call."""
+
+    keys: tuple[str, ...]
+    indices: list[int]  # positions in the recorded calls
+    generated: tuple[str, ...]  # keys whose every recorded value is a plain builtin
+
+
+def _groups(calls: Sequence[Call]) -> list[_Group]:
+    by_keys: dict[tuple[str, ...], list[int]] = {}
+    for index, call in enumerate(calls):
+        by_keys.setdefault(tuple(call.args), []).append(index)
+    groups = []
+    for keys, indices in by_keys.items():
+        generated = tuple(k for k in keys if all(_decodable(calls[i], k) for i in indices))
+        groups.append(_Group(keys, indices, generated))
+    return groups
+
+
+def _positional_complete(keys: Sequence[str]) -> bool:
+    positional = sorted(int(k) for k in keys if k.isdigit())
+    return positional == list(range(len(positional)))
+
+
+# -- strategies -------------------------------------------------------------------------------
+
+
+def _hypothesis() -> Any:
+    import hypothesis.strategies as st  # noqa: PLC0415 - costs ~0.3 s, only when generating
+
+    return st
+
+
+def _mutations(text: str) -> list[str]:
+    """Deterministic variants of a recorded string that rewrites often get wrong."""
+    variants = [
+        text + "\n",
+        " " + text + " ",
+        text.upper(),
+        text.lower(),
+        text.title(),
+        text.strip(),
+        text[:-1],
+        text[1:],
+        text * 2,
+        text[::-1],
+        "",
+    ]
+    return [v for v in dict.fromkeys(variants) if v != text]
+
+
+def _insert(text: str, position: int, character: str) -> str:
+    cut = position % (len(text) + 1)
+    return text[:cut] + character + text[cut:]
+
+
+def _string_strategy(values: list[str]) -> Any:
+    st = _hypothesis()
+    specials = {ch for special in SPECIAL_CHARACTERS for ch in special}  # one code point each
+    alphabet = sorted({ch for value in values for ch in value} | specials)
+    longest = max((len(v) for v in values), default=0)
+    strategies = [st.text(alphabet=st.sampled_from(alphabet), max_size=max(8, 2 * longest))]
+    if values:
+        recorded = st.sampled_from(values)
+        mutated = [m for v in values[:50] for m in _mutations(v)]
+        strategies += [
+            recorded,
+            st.builds(
+                _insert, recorded, st.integers(0, 10_000), st.sampled_from(SPECIAL_CHARACTERS)
+            ),
+        ]
+        if mutated:
+            strategies.append(st.sampled_from(mutated))
+    strategies.append(st.text(max_size=12))
+    return st.one_of(strategies)
+
+
+def _int_strategy(values: list[int]) -> Any:
+    st = _hypothesis()
+    biggest = max((abs(v) for v in values), default=0)
+    # Keep magnitudes near the recorded ones: an int that sizes a loop must not hang it.
+    bound = max(100, 10 * biggest) if biggest <= SMALL_INT_LIMIT else 2**64
+    boundaries = {0, 1, -1, 2, bound, -bound}
+    boundaries |= {v + d for v in values[:50] for d in (-1, 1)}
+    strategies = [st.sampled_from(sorted(boundaries)), st.integers(-bound, bound)]
+    if values:
+        strategies.insert(0, st.sampled_from(values))
+    return st.one_of(strategies)
+
+
+def _float_strategy(values: list[float]) -> Any:
+    st = _hypothesis()
+    specials = [0.0, -0.0, 0.1, 1e-9, 1e300, math.inf, -math.inf, math.nan]
+    specials += [v * 10 for v in values[:20]] + [-v for v in values[:20]]
+    strategies = [st.sampled_from(specials), st.floats(allow_nan=True, allow_infinity=True)]
+    if values:
+        strategies.insert(0, st.sampled_from(values))
+    return st.one_of(strategies)
+
+
+def _sequence_strategy(values: list[Any], kind: type, depth: int) -> Any:
+    st = _hypothesis()
+    elements = [item for value in values for item in value]
+    longest = max((len(v) for v in values), default=0)
+    strategies = [st.sampled_from(values)]
+    variants = [kind(v[:-1]) for v in values[:50] if v]
+    variants += [kind(list(v)[::-1]) for v in values[:50] if len(v) > 1]
+    variants += [kind([*v, v[0]]) for v in values[:50] if v]
+    if variants:
+        strategies.append(st.sampled_from(variants))
+    if elements:
+        element = strategy_for(elements, depth + 1)
+        strategies.append(st.lists(element, max_size=max(4, 2 * longest)).map(kind))
+    strategies.append(st.just(kind()))
+    return st.one_of(strategies)
+
+
+def _tuple_strategy(values: list[tuple[Any, ...]], depth: int) -> Any:
+    st = _hypothesis()
+    lengths = {len(v) for v in values}
+    if len(lengths) != 1 or not values[0]:
+        return _sequence_strategy(values, tuple, depth)
+    # Fixed-length tuples are records: vary each field on its own.
+    columns = [[v[i] for v in values] for i in range(len(values[0]))]
+    fields = st.tuples(*(strategy_for(column, depth + 1) for column in columns))
+    return st.one_of(st.sampled_from(values), fields)
+
+
+def _hashable(values: list[Any]) -> bool:
+    try:
+        for value in values:
+            hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _dict_strategy(values: list[dict[Any, Any]], depth: int) -> Any:
+    st = _hypothesis()
+    keys = [k for value in values for k in value]
+    items = [v for value in values for v in value.values()]
+    strategies = [st.sampled_from(values), st.just({})]
+    if keys and _hashable(keys):
+        largest = max(len(v) for v in values)
+        pairs = st.dictionaries(
+            strategy_for(keys, depth + 1).filter(_is_hashable),
+            strategy_for(items, depth + 1),
+            max_size=max(4, 2 * largest),
+        )
+        strategies.append(pairs)
+    return st.one_of(strategies)
+
+
+def _is_hashable(value: object) -> bool:
+    return _hashable([value])
+
+
+def _set_strategy(values: list[Any], kind: type, depth: int) -> Any:
+    st = _hypothesis()
+    elements = [item for value in values for item in value]
+    strategies = [st.sampled_from(values), st.just(kind())]
+    if elements:
+        element = strategy_for(elements, depth + 1).filter(_is_hashable)
+        strategies.append(st.lists(element, max_size=max(4, 2 * len(elements))).map(kind))
+    return st.one_of(strategies)
+
+
+def strategy_for(values: Sequence[Any], depth: int = 0) -> Any:
+    """A hypothesis strategy for one argument, from the values it was called with."""
+    st = _hypothesis()
+    if depth > MAX_DEPTH:
+        return st.sampled_from(list(values)) if values else st.none()
+    by_type: dict[type, list[Any]] = {}
+    for value in values:
+        by_type.setdefault(type(value), []).append(value)
+    builders: dict[type, Callable[[list[Any]], Any]] = {
+        type(None): lambda _v: st.none(),
+        bool: lambda _v: st.booleans(),
+        int: _int_strategy,
+        float: _float_strategy,
+        str: _string_strategy,
+        bytes: lambda v: st.one_of(st.sampled_from(v), st.binary(max_size=32)),
+        list: lambda v: _sequence_strategy(v, list, depth),
+        tuple: lambda v: _tuple_strategy(v, depth),
+        dict: lambda v: _dict_strategy(v, depth),
+        set: lambda v: _set_strategy(v, set, depth),
+        frozenset: lambda v: _set_strategy(v, frozenset, depth),
+    }
+    strategies = [builders[kind](found) for kind, found in by_type.items() if kind in builders]
+    return st.one_of(strategies) if strategies else st.none()
+
+
+def _draw(strategy: Any, count: int) -> list[Any]:
+    """`count` examples of `strategy`, the same ones on every run (derandomized)."""
+    from hypothesis import HealthCheck, Phase, given, settings  # noqa: PLC0415
+
+    examples: list[Any] = []
+
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        deadline=None,
+    )
+    @given(strategy)
+    def collect(example: Any) -> None:
+        examples.append(example)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        collect()
+    return examples
+
+
+# -- generation -------------------------------------------------------------------------------
+
+
+def _group_strategy(group: _Group, calls: Sequence[Call], kept: int) -> Any | None:
+    """A strategy of Specs for one shape of call, or None when nothing can vary."""
+    st = _hypothesis()
+    bases = [i for i in group.indices if i < kept]
+    if not group.generated or (not bases and set(group.generated) != set(group.keys)):
+        return None
+    if not bases and not _positional_complete(group.keys):
+        return None
+    columns = {
+        key: strategy_for([decode(calls[i].args[key]) for i in group.indices])
+        for key in group.generated
+    }
+    base = st.sampled_from(bases) if bases else st.none()
+    return st.builds(lambda b, values: (b, values), base, st.fixed_dictionaries(columns))
+
+
+def generate(calls: Sequence[Call], kept: int, count: int) -> list[Spec]:
+    """Up to `count` distinct generated calls, shared out over the shapes of call.
+
+    `kept`: how many leading recorded calls have pickled arguments (the recorder's
+    ``inputs`` count for the target); only those can serve as a base.
+    """
+    groups = [(g, s) for g in _groups(calls) if (s := _group_strategy(g, calls, kept)) is not None]
+    if not groups or count <= 0:
+        return []
+    total = sum(len(g.indices) for g, _ in groups)
+    specs: list[Spec] = []
+    seen: set[str] = set()
+    for group, strategy in groups:
+        share = max(1, round(count * len(group.indices) / total))
+        for base, values in _draw(strategy, share):
+            try:
+                encoded = {key: encode(value) for key, value in values.items()}
+            except NotGenerated:
+                continue
+            spec = Spec(base, encoded, origin="generated", size=call_size(encoded))
+            key = repr(spec.to_json())
+            if key not in seen and not _is_recorded(spec, calls):
+                seen.add(key)
+                specs.append(spec)
+    return specs[:count]
+
+
+def _is_recorded(spec: Spec, calls: Sequence[Call]) -> bool:
+    """A generated call identical to its base recorded call adds nothing."""
+    if spec.base is None:
+        return False
+    recorded = calls[spec.base].args
+    return all(recorded.get(key) == value for key, value in spec.set.items())
+
+
+def largest(calls: Sequence[Call], kept: int, limit: int = LARGEST_CALLS) -> list[int]:
+    """Indices of the largest recorded calls (ties: first recorded first)."""
+    sized = [(call_size(call.args), i) for i, call in enumerate(calls)]
+    usable = [
+        (s, i) for s, i in sized if i < kept or all(_decodable(calls[i], k) for k in calls[i].args)
+    ]
+    usable.sort(key=lambda pair: (-pair[0], pair[1]))
+    return [i for _, i in usable[:limit]]
+
+
+def scaled(
+    calls: Sequence[Call],
+    kept: int,
+    factors: Sequence[int] = DEFAULT_SCALE_FACTORS,
+    max_size: int = DEFAULT_MAX_SCALED_SIZE,
+) -> list[Spec]:
+    """The largest recorded calls with every sized argument repeated by each factor.
+
+    A plain builtin argument is repeated here (``set``); any other sized one (a list of
+    objects) by the harness from the pickle (``repeat``). Sizes are capped at `max_size`.
+    """
+    specs: list[Spec] = []
+    for index in largest(calls, kept):
+        call = calls[index]
+        sized = {
+            k: n for k in call.args if (n := size_of(call.args[k])) and _tag(call, k) in _SIZED
+        }
+        if not sized:
+            continue
+        for factor in factors:
+            spec = _scaled_call(call, index if index < kept else None, sized, factor, max_size)
+            if spec is not None:
+                specs.append(spec)
+    return specs
+
+
+def _tag(call: Call, key: str) -> str:
+    node = call.args[key]
+    return str(node.get("t")) if isinstance(node, Mapping) else ""
+
+
+def _scaled_call(
+    call: Call, base: int | None, sized: Mapping[str, int], factor: int, max_size: int
+) -> Spec | None:
+    values: dict[str, Encoded] = {}
+    repeat: dict[str, int] = {}
+    size = 0
+    for key, length in sized.items():
+        times = min(factor, max_size // length)
+        if times < 2:
+            continue
+        size = max(size, length * times)
+        if _decodable(call, key):
+            values[key] = encode(decode(call.args[key]) * times)
+        elif base is not None:
+            repeat[key] = times
+    if not values and not repeat:
+        return None
+    if base is None:  # every argument must then be given explicitly
+        for key in call.args:
+            values.setdefault(key, call.args[key])
+    return Spec(base, values, repeat, origin=f"x{factor}", size=size)
+
+
+# -- shrinking --------------------------------------------------------------------------------
+
+
+def _smaller(value: Any) -> Iterator[Any]:  # noqa: PLR0912 - one branch per kind
+    """Simpler values than `value`, simplest first (the shrinker tries them in order)."""
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        for candidate in (0, 1, -1, value // 2, value - 1 if value > 0 else value + 1):
+            if abs(candidate) < abs(value) or (candidate == -value and value < 0):
+                yield candidate
+    elif isinstance(value, float):
+        if math.isfinite(value) and value != int(value):
+            yield float(int(value))
+        if value not in (0.0,):
+            yield 0.0
+    elif isinstance(value, (str, bytes)):
+        yield from _smaller_text(value)
+    elif isinstance(value, (list, tuple)):
+        kind = type(value)
+        n = len(value)
+        if n:
+            yield kind(value[: n // 2])
+            yield kind(value[n // 2 :])
+            for i in range(min(n, 8)):
+                yield kind([*value[:i], *value[i + 1 :]])
+            for i, item in enumerate(value[:8]):
+                for simpler in list(_smaller(item))[:2]:
+                    yield kind([*value[:i], simpler, *value[i + 1 :]])
+    elif isinstance(value, (set, frozenset)):
+        items = sorted(value, key=repr)
+        for i in range(min(len(items), 8)):
+            yield type(value)(items[:i] + items[i + 1 :])
+    elif isinstance(value, dict):
+        keys = list(value)
+        for i in range(min(len(keys), 8)):
+            yield {k: v for k, v in value.items() if k != keys[i]}
+
+
+def _smaller_text(value: str | bytes) -> Iterator[Any]:
+    n = len(value)
+    if not n:
+        return
+    yield value[: n // 2]
+    yield value[n // 2 :]
+    for i in range(min(n, 16)):
+        yield value[:i] + value[i + 1 :]  # type: ignore[operator]  # both halves share a type
+    if isinstance(value, str):
+        text: str = value
+        for i, ch in enumerate(text[:16]):
+            if ch not in "a0":
+                yield text[:i] + ("0" if ch.isdigit() else "a") + text[i + 1 :]
+
+
+def _weight(spec: Spec) -> tuple[int, int]:
+    """How big a spec's generated values are: size first, then the length of their text."""
+    return spec.size, sum(len(repr(node)) for node in spec.set.values())
+
+
+def simplifications(spec: Spec, limit: int = 64) -> list[Spec]:
+    """Specs one step simpler than `spec` (one argument simplified), smallest first."""
+    variants: list[Spec] = []
+    for key, node in spec.set.items():
+        try:
+            value = decode(node)
+        except NotGenerated:
+            continue
+        for simpler in _smaller(value):
+            try:
+                encoded = encode(simpler)
+            except NotGenerated:
+                continue
+            values = {**spec.set, key: encoded}
+            variants.append(
+                Spec(spec.base, values, spec.repeat, origin=spec.origin, size=call_size(values))
+            )
+    variants.sort(key=_weight)
+    return variants[:limit]
+
+
+def shrink(
+    spec: Spec, differs: Callable[[list[Spec]], int | None], *, rounds: int = 10
+) -> tuple[Spec, int]:
+    """The smallest spec found that still differs, and the rounds it took.
+
+    `differs(batch)` runs both arms on `batch` and returns the index of the first spec
+    whose outcomes differ, or None. Each round tries one batch of simplifications.
+    """
+    current = spec
+    for done in range(rounds):
+        batch = simplifications(current)
+        if not batch:
+            return current, done
+        found = differs(batch)
+        if found is None:
+            return current, done + 1
+        current = batch[found]
+    return current, rounds
