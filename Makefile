@@ -12,9 +12,9 @@ DEMO_TARGETS := \
 	--target inventory/routing.py::reachable_locations \
 	--target inventory/parsing.py::parse_bin_codes
 # The demo keeps measuring short: 8 s per candidate (default 60), one callgrind run
-# (default 2) and a 6-pair noise check (default 10).
+# (default 2), a 6-pair noise check (default 10) and 3 pairs per size class (default 5).
 DEMO_ENV := OPTIRUNNER_MEASURE__BUDGET_S=8 OPTIRUNNER_MEASURE__INSTRUCTION_REPEATS=1 \
-	OPTIRUNNER_MEASURE__NOISE_PAIRS=6
+	OPTIRUNNER_MEASURE__NOISE_PAIRS=6 OPTIRUNNER_INPUTS__CLASS_PAIRS=3
 
 .PHONY: demo test check fmt bench clean bootstrap deb deb-test
 
