@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/realworld.py [--quick] [--case NAME ...] [--list]
 
-Nine pure-Python projects from PyPI (sdists pinned by version and sha256, downloaded into
+Eight pure-Python projects from PyPI (sdists pinned by version and sha256, downloaded into
 ~/.cache/optirunner-eval-sdists, never committed) and hand-written candidates for their
 functions (benchmarks/realworld/candidates/): *correct* rewrites that are faster on
 realistic inputs and *traps* that pass the project's own test suite but change behaviour.
@@ -70,6 +70,8 @@ SDISTS = CACHE / "optirunner-eval-sdists"
 VENV = CACHE / "optirunner-eval-venv"
 EVAL_REQUIREMENTS = ["pytest==9.2.0"]  # the projects' suites need nothing else
 CAUGHT = {"behaviour changed", "rejected", "tests failed"}
+#: words of a behaviour text that blame the recording, not the candidate
+UNFAITHFUL = ("no faithful recording", "cannot compare")
 KNOWN_CANDIDATE_KEYS = {
     "id", "target", "rule", "description", "status", "tests", "behaviour",
     "calls_compared", "inputs", "detail", "measurement", "diff",
@@ -347,8 +349,12 @@ def judge(candidate: Candidate, row: dict[str, Any]) -> dict[str, Any]:
     verdict = runner.get("verdict") or "-"
     accepted = status == "verified" and str(verdict).startswith("faster")
     row["accepted"] = accepted
+    text = f"{runner.get('behaviour') or ''} {runner.get('detail') or ''}"
+    row["unfaithful_recording"] = status in CAUGHT and any(w in text for w in UNFAITHFUL)
     if candidate.kind == "trap":
-        if status in CAUGHT:
+        if status in CAUGHT and row["unfaithful_recording"]:
+            row["caught"] = "by accident"  # rejected because a value could not be compared
+        elif status in CAUGHT:
             row["caught"] = "yes"
         elif status == "verified":
             row["caught"] = "no"  # claimed identical behaviour
@@ -418,10 +424,13 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "traps_caught": sum(1 for r in traps if r["caught"] == "yes"),
         "traps_missed": sum(1 for r in traps if r["caught"] == "no"),
         "traps_accepted_faster": sum(1 for r in traps if r["accepted"]),
+        "traps_caught_by_accident": sum(1 for r in traps if r["caught"] == "by accident"),
         "traps_not_judged": sum(1 for r in traps if r["caught"] == "not judged"),
         "correct": len(correct),
         "correct_valid": sum(1 for r in correct if r["correct_valid"]),
         "correct_accepted": sum(1 for r in correct if r["accepted"]),
+        "correct_rejected": sum(1 for r in correct if r["runner"].get("status") in CAUGHT),
+        "correct_rejected_unfaithful": sum(1 for r in correct if r["unfaithful_recording"]),
         "speedups_compared": len(compared),
         "speedups_within_25": sum(1 for r in compared if r["within_25"]),
     }
@@ -481,6 +490,12 @@ def main() -> int:
             print(f"{c.name:40} {c.kind:8} {c.project} {c.target}")
         return 0
     started = time.monotonic()
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     try:
         for name in sorted({c.project for c in chosen}):
             source_tree(PROJECTS[name])
@@ -517,6 +532,7 @@ def main() -> int:
             "load_at_end": [round(x, 2) for x in load],
         },
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "commit_at_start": commit,
         "budget_s": options.budget,
         "pairs": options.pairs,
         "seconds": round(time.monotonic() - started),

@@ -1,6 +1,6 @@
 # ruff: noqa
 def __call__(self, string, match):
-    if string.isdigit():
+    if string.isdigit() and self.base in (None, 10):
         # Only digits: no sign, no base prefix, nothing to strip.
         return int(string)
     if string[0] == "-":
