@@ -415,19 +415,21 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    traps = [r for r in rows if r["kind"] == "trap"]
-    correct = [r for r in rows if r["kind"] == "correct"]
+    """Counts over the valid cases: a trap that fails its project's suite, or a rewrite
+    that is not identical on the workload and probe, is listed but not counted."""
+    invalid = [r["case"] for r in rows if not r.get("trap_valid", r.get("correct_valid"))]
+    traps = [r for r in rows if r["kind"] == "trap" and r["trap_valid"]]
+    correct = [r for r in rows if r["kind"] == "correct" and r["correct_valid"]]
     compared = [r for r in correct if "within_25" in r]
     return {
+        "invalid": invalid,
         "traps": len(traps),
-        "traps_valid": sum(1 for r in traps if r["trap_valid"]),
         "traps_caught": sum(1 for r in traps if r["caught"] == "yes"),
         "traps_missed": sum(1 for r in traps if r["caught"] == "no"),
         "traps_accepted_faster": sum(1 for r in traps if r["accepted"]),
         "traps_caught_by_accident": sum(1 for r in traps if r["caught"] == "by accident"),
         "traps_not_judged": sum(1 for r in traps if r["caught"] == "not judged"),
         "correct": len(correct),
-        "correct_valid": sum(1 for r in correct if r["correct_valid"]),
         "correct_accepted": sum(1 for r in correct if r["accepted"]),
         "correct_rejected": sum(1 for r in correct if r["runner"].get("status") in CAUGHT),
         "correct_rejected_unfaithful": sum(1 for r in correct if r["unfaithful_recording"]),
