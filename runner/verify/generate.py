@@ -22,6 +22,7 @@ Everything here is pure and deterministic (hypothesis runs derandomized).
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -107,10 +108,16 @@ def encode(value: object) -> Encoded:  # noqa: PLR0911 - one return per builtin 
     if isinstance(value, (list, tuple)):
         return {"t": type(value).__name__, "items": [encode(item) for item in value]}
     if isinstance(value, (set, frozenset)):
-        return {"t": type(value).__name__, "items": [encode(item) for item in value]}
+        # Sorted as the recorder sorts them: set order depends on the hash seed.
+        items = sorted((encode(item) for item in value), key=_sort_key)
+        return {"t": type(value).__name__, "items": items}
     if isinstance(value, dict):
         return {"t": "dict", "items": [[encode(k), encode(v)] for k, v in value.items()]}
     raise NotGenerated(f"cannot encode {type(value).__name__}")
+
+
+def _sort_key(node: Encoded) -> str:
+    return json.dumps(node, sort_keys=True)
 
 
 def size_of(node: Encoded) -> int:
@@ -331,7 +338,7 @@ def _is_hashable(value: object) -> bool:
 
 def _set_strategy(values: list[Any], kind: type, depth: int) -> Any:
     st = _hypothesis()
-    elements = [item for value in values for item in value]
+    elements = [item for value in values for item in sorted(value, key=repr)]
     strategies = [st.sampled_from(values), st.just(kind())]
     if elements:
         element = strategy_for(elements, depth + 1).filter(_is_hashable)
