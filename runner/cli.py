@@ -66,6 +66,14 @@ def optimize(
         str | None,
         typer.Option("--bench-cmd", help="Benchmark command, run with OPTIRUNNER_TARGET set"),
     ] = None,
+    workload: Annotated[
+        str | None,
+        typer.Option(
+            "--workload",
+            help="python script.py ... / python -m mod ...: a realistic run whose calls of "
+            "the targets are recorded, compared and timed",
+        ),
+    ] = None,
     provider: Annotated[
         str | None, typer.Option("--provider", help="Candidate provider [rules]")
     ] = None,
@@ -99,6 +107,7 @@ def optimize(
             targets=target,
             test_cmd=test_cmd,
             bench_cmd=bench_cmd,
+            workload=workload,
             provider=provider,
             max_candidates=max_candidates,
             python=python,

@@ -117,6 +117,7 @@ class OptimizeJob:
         self._patch = ""
         self._patch_prefix = Path()
         self._baseline_recording: Recording | None = None
+        self._baseline_workload: Recording | None = None  # the --workload's calls, recorded
         self._baseline: Path | None = None
         self._formatter: str | None = None  # the project's own: ruff or black
         self._rng = random.Random(SEED)
@@ -263,7 +264,59 @@ class OptimizeJob:
                     "no candidate was run",
                 )
                 return False
+        return self._baseline_workload_stage(baseline)
+
+    def _baseline_workload_stage(self, baseline: _Checkout) -> bool:
+        """Run the --workload on the unchanged code, recording the targets' calls."""
+        if self.spec.workload_cmd is None:
             return True
+        with self.tracer.span("baseline.workload") as span:
+            try:
+                run, self._baseline_workload = self._recorded_workload(baseline, keep_inputs=True)
+            except SandboxError as exc:
+                self._end(JobOutcome.BASELINE_FAILING, f"baseline workload: {exc}")
+                span.status = "error"
+                return False
+            span.set(returncode=run.returncode, duration_s=round(run.duration_s, 3))
+            self.result.baseline["workload"] = {
+                "command": self.spec.workload_cmd,
+                "returncode": run.returncode,
+                "duration_s": run.duration_s,
+                "calls": self._baseline_workload.call_count if self._baseline_workload else 0,
+            }
+            if not run.ok:
+                span.status = "error"
+                self._end(
+                    JobOutcome.BASELINE_FAILING,
+                    f"the workload `{self.spec.workload_cmd}` fails before any change "
+                    f"(exit {run.returncode}); no candidate was run:\n{run.tail(8)}",
+                )
+                return False
+            return True
+
+    def _recorded_workload(
+        self, checkout: _Checkout, *, keep_inputs: bool
+    ) -> tuple[CommandResult, Recording | None]:
+        """Run the --workload with the recorder (runner/verify/_workload_boot.py)."""
+        argv = self.spec.workload_argv()
+        assert argv is not None  # noqa: S101 - only called with a workload
+        plugins = recording.install_workload_boot(checkout.project)
+        out = checkout.project / WORKLOAD_RECORD
+        targets = [str(t) for t in self.spec.targets]
+        env = recording.record_env(targets, out, plugins, SEED, None)
+        if keep_inputs:
+            env["OPTIRUNNER_RECORD_INPUTS"] = str(checkout.project / WORKLOAD_INPUTS)
+        run = self._run_tests(checkout.project, argv, env)
+        if not run.ok:
+            return run, None
+        try:
+            recorded = load_recording(out)
+        except RecordingError as exc:
+            self.observer("warning", {"message": f"workload: {exc}"})
+            return run, None
+        self.dir.subdir("behaviour")
+        self.dir.write(f"behaviour/{checkout.name}-workload.json", out.read_bytes())
+        return run, recorded
 
     def _generate_stage(self) -> list[Candidate]:
         self.observer("stage", {"name": "generate"})
@@ -375,6 +428,47 @@ class OptimizeJob:
         if self._reward_hack(checkout, result, recorded):
             return
         self._generated_check(checkout, result)
+        if result.status is CandidateStatus.VERIFIED:
+            self._workload_check(checkout, result)
+
+    def _workload_check(self, checkout: _Checkout, result: CandidateResult) -> None:
+        """The candidate on the --workload: it must exit as the baseline did, and make the
+        same calls of the targets with the same results."""
+        if self._baseline_workload is None:
+            return
+        with self.tracer.span("behaviour.workload", candidate=checkout.name) as span:
+            try:
+                run, recorded = self._recorded_workload(checkout, keep_inputs=False)
+            except SandboxError as exc:
+                result.status, _, detail = _sandbox_failure(exc)
+                result.detail = f"workload: {detail}"
+                return
+            span.set(returncode=run.returncode)
+            if not run.ok:
+                result.status = CandidateStatus.BEHAVIOUR_CHANGED
+                result.detail = (
+                    f"behaviour differs on the workload: it exits {run.returncode} with the "
+                    f"candidate (0 with the baseline):\n{run.tail(8)}"
+                )
+                result.behaviour = result.detail
+                return
+            if recorded is None:
+                result.behaviour += "; workload calls not compared: the recorder wrote no file"
+                return
+            comparison = compare(
+                self._baseline_workload, recorded, float_tolerance=self.spec.float_tolerance
+            )
+            span.set(ok=comparison.ok, calls=comparison.calls_compared)
+        calls = len(self._baseline_workload.targets.get(result.target, []))
+        result.inputs["workload"] = calls
+        if not comparison.ok:
+            result.status = CandidateStatus.BEHAVIOUR_CHANGED
+            result.detail = comparison.describe().replace(
+                "behaviour differs:", "behaviour differs on the workload:", 1
+            )
+            result.behaviour = result.detail
+            return
+        result.behaviour += f"; identical on {calls} workload calls"
 
     def _unrecorded(self, target: str) -> str:
         """Why nothing can be claimed for a target the tests never called ('' if they did)."""
@@ -595,6 +689,29 @@ class OptimizeJob:
             )
             share = not self._mutates_arguments(target)
             generated = self._inputs.get(str(target))
+            workload = self._workload_inputs(target)
+            if workload is not None:
+                shared = share and not self._mutates_arguments(target, workload=True)
+                plan = measure.plan_replay(
+                    str(target), workload, baseline.project, self.python, run,
+                    valgrind=valgrind, share=shared,
+                    label=f"the workload's calls (`{self.spec.workload_cmd}`)",
+                )  # fmt: skip
+                plan.extra_inputs.append(inputs)
+                sizes = self._recorded_sizes(str(target), workload=True)
+                plan.classes.append(
+                    measure.plan_class(
+                        "workload", str(target), workload, baseline.project, self.python, run,
+                        sizes=sizes, share=shared,
+                    )
+                )  # fmt: skip
+                plan.classes.append(
+                    measure.plan_class(
+                        "recorded", str(target), inputs, baseline.project, self.python, run,
+                        sizes=self._recorded_sizes(str(target)), share=share,
+                    )
+                )  # fmt: skip
+                return plan
             chosen = generated.timing_set(REPRESENTATIVE) if generated else None
             if generated is None or chosen is None:
                 return measure.plan_replay(
@@ -629,16 +746,27 @@ class OptimizeJob:
             "wall time of the test command", self._arm(self.spec.test_argv(), {})
         )
 
-    def _recorded_sizes(self, target: str) -> tuple[int, int]:
-        calls = self._baseline_recording.targets.get(target, []) if self._baseline_recording else []
+    def _workload_inputs(self, target: Target) -> Path | None:
+        """The workload's pickled calls of `target` in the baseline, when it made some."""
+        if self._baseline is None or self._baseline_workload is None:
+            return None
+        if measure.recorded_inputs(self._baseline / WORKLOAD_RECORD, str(target)) == 0:
+            return None
+        path = self._baseline / WORKLOAD_INPUTS / f"{self.spec.targets.index(target)}.pkl"
+        return path if path.is_file() else None
+
+    def _recorded_sizes(self, target: str, *, workload: bool = False) -> tuple[int, int]:
+        source = self._baseline_workload if workload else self._baseline_recording
+        calls = source.targets.get(target, []) if source else []
         sizes = [generate.call_size(call.args) for call in calls] or [0]
         return min(sizes), max(sizes)
 
-    def _mutates_arguments(self, target: Target) -> bool:
+    def _mutates_arguments(self, target: Target, workload: bool = False) -> bool:
         """Whether any recorded call of the target changed its arguments."""
-        if self._baseline_recording is None:
+        source = self._baseline_workload if workload else self._baseline_recording
+        if source is None:
             return True
-        calls = self._baseline_recording.targets.get(str(target), [])
+        calls = source.targets.get(str(target), [])
         return any(call.args != call.args_after for call in calls)
 
     def _arm(self, argv: list[str], env: dict[str, str]) -> measure.RoundFactory:
@@ -786,6 +914,8 @@ def unified_diff(path: str, before: str, after: str) -> str:
 SHIM_DIR = Path(".optirunner") / "bin"
 RECORD_FILE = Path(".optirunner") / "record.json"
 INPUTS_DIR = Path(".optirunner") / "inputs"
+WORKLOAD_RECORD = Path(".optirunner") / "workload-record.json"
+WORKLOAD_INPUTS = Path(".optirunner") / "workload-inputs"
 
 
 def write_python_shim(folder: Path, python: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner.errors import SpecError, TargetError
+from runner.verify import recording
 
 DEFAULT_TEST_CMD = "python -m pytest -x -q"
 
@@ -54,6 +55,7 @@ class JobSpec:
     targets: tuple[Target, ...]
     test_cmd: str = DEFAULT_TEST_CMD
     bench_cmd: str | None = None
+    workload_cmd: str | None = None  # `python script.py ...`: its calls of the targets are recorded
     provider: str = "rules"
     max_candidates: int = 8
     float_tolerance: float | None = None  # relative; None: floats must be identical
@@ -72,6 +74,25 @@ class JobSpec:
     def bench_argv(self) -> list[str] | None:
         """The benchmark command as an argument vector, if there is one."""
         return None if self.bench_cmd is None else split_command(self.bench_cmd, "--bench-cmd")
+
+    def workload_argv(self) -> list[str] | None:
+        """The workload command rewritten to run under the recorder, if there is one."""
+        if self.workload_cmd is None:
+            return None
+        return workload_argv(self.workload_cmd)
+
+
+def workload_argv(cmd: str) -> list[str]:
+    """`--workload CMD` as the argument vector that runs it under the recorder."""
+    argv = split_command(cmd, "--workload")
+    rewritten = recording.workload_argv(argv)
+    if rewritten is None:
+        raise SpecError(
+            f"--workload {cmd!r} must run Python: `python script.py [args]` or "
+            "`python -m module [args]` (its calls of the targets are recorded as the "
+            "tests' are; code after -c and other programs cannot be)"
+        )
+    return rewritten
 
 
 def split_command(cmd: str, option: str) -> list[str]:

@@ -37,6 +37,7 @@ def run(
     targets: list[str],
     test_cmd: str | None,
     bench_cmd: str | None,
+    workload: str | None = None,
     provider: str | None,
     max_candidates: int | None,
     python: str | None,
@@ -61,11 +62,13 @@ def run(
         targets=tuple(Target.parse(t) for t in targets),
         test_cmd=test_cmd or settings.test_cmd,
         bench_cmd=bench_cmd,
+        workload_cmd=workload,
         provider=check_provider(settings.provider),
         max_candidates=settings.max_candidates,
     )
     spec.test_argv()
     spec.bench_argv()
+    spec.workload_argv()
     sandbox = make_sandbox(settings)
     console = Console(stderr=as_json, highlight=False)
     with _Display(console, enabled=not as_json) as display, _sigterm_as_interrupt():

@@ -134,7 +134,7 @@ def failure_note(result: JobResult) -> str:
 
 
 def _looks_like_spec(message: str) -> bool:
-    words = ("target", "spec", "test_cmd", "bench_cmd", "optirunner block", "not found")
+    words = ("target", "spec", "test_cmd", "bench_cmd", "workload", "optirunner block", "not found")
     return any(w in message.lower() for w in words)
 
 
@@ -166,6 +166,8 @@ def merge_request_description(
     spec = result.spec
     targets = " ".join(f"--target {t}" for t in spec.get("targets", []))
     bench = f' --bench-cmd "{spec["bench_cmd"]}"' if spec.get("bench_cmd") else ""
+    if spec.get("workload_cmd"):
+        bench += f' --workload "{spec["workload_cmd"]}"'
     reproduce = [
         "## How to reproduce",
         "",

@@ -78,7 +78,8 @@ def _header(result: JobResult) -> str:
         + (" (with uncommitted changes)" if spec.get("dirty") else ""),
         f"- Targets: {targets}",
         f"- Tests: `{spec.get('test_cmd', '?')}`"
-        + (f"; benchmark: `{spec['bench_cmd']}`" if spec.get("bench_cmd") else ""),
+        + (f"; benchmark: `{spec['bench_cmd']}`" if spec.get("bench_cmd") else "")
+        + (f"; workload: `{spec['workload_cmd']}`" if spec.get("workload_cmd") else ""),
         f"- Provider: {spec.get('provider', '?')}; "
         f"duration {result.finished - result.started:.1f} s",
     ]
@@ -86,6 +87,12 @@ def _header(result: JobResult) -> str:
         isolated = result.sandbox.get("network_isolated")
         note = "network isolated" if isolated else "**network not isolated** (no bubblewrap)"
         lines.append(f"- Sandbox: {result.sandbox.get('name')} ({note})")
+    workload = result.baseline.get("workload")
+    if isinstance(workload, dict) and workload.get("returncode") == 0:
+        lines.append(
+            f"- Workload: {workload.get('calls', 0)} calls of the targets recorded "
+            f"in {float(workload.get('duration_s', 0.0)):.1f} s"
+        )
     if result.outcome is JobOutcome.BASELINE_FAILING and result.baseline.get("tail"):
         lines += [
             "",
@@ -157,6 +164,8 @@ def inputs_text(result: CandidateResult) -> str:
     parts = [f"{counts.get('recorded', 0)} recorded"]
     parts.append(f"{counts.get('generated', 0)} generated")
     parts.append(f"{counts.get('scaled', 0)} scaled-up")
+    if "workload" in counts:
+        parts.append(f"{counts['workload']} workload")
     text = ", ".join(parts) + " inputs compared"
     if counts.get("unstable"):
         text += f" ({counts['unstable']} left out: the baseline itself did not repeat them)"

@@ -61,6 +61,7 @@ def build_spec(
         targets=tuple(Target.parse(t) for t in merged["targets"]),
         test_cmd=merged.get("test_cmd", settings.test_cmd),
         bench_cmd=merged.get("bench_cmd"),
+        workload_cmd=merged.get("workload_cmd"),
         provider=settings.provider,
         max_candidates=int(merged.get("max_candidates", settings.max_candidates)),
         float_tolerance=merged.get("float_tolerance"),

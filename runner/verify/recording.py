@@ -16,6 +16,8 @@ from pathlib import Path
 PLUGIN_MODULE = "optirunner_record"
 PLUGIN_SOURCE = Path(__file__).with_name("_record_plugin.py")
 PLUGINS_DIR = Path(".optirunner") / "plugins"
+WORKLOAD_SOURCE = Path(__file__).with_name("_workload_boot.py")
+WORKLOAD_BOOT = Path(".optirunner") / "workload_boot.py"
 
 _PYTHON = re.compile(r"^(python|pypy)(\d+(\.\d+)?)?(\.exe)?$")
 _PYTEST_SCRIPTS = frozenset({"pytest", "py.test"})
@@ -30,6 +32,13 @@ def install_plugin(checkout: Path) -> Path:
     plugins_dir = checkout / PLUGINS_DIR
     plugins_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PLUGIN_SOURCE, plugins_dir / f"{PLUGIN_MODULE}.py")
+    return plugins_dir
+
+
+def install_workload_boot(checkout: Path) -> Path:
+    """Copy the recorder and the workload boot script into the checkout; the plugins folder."""
+    plugins_dir = install_plugin(checkout)
+    shutil.copyfile(WORKLOAD_SOURCE, checkout / WORKLOAD_BOOT)
     return plugins_dir
 
 
@@ -115,3 +124,41 @@ def with_plugin(argv: list[str]) -> list[str] | None:
     if already:
         return arguments
     return [*arguments[: index + 1], *pytest_plugin_args(), *arguments[index + 1 :]]
+
+
+def _script_index(argv: list[str]) -> int | None:
+    """For `python [options] script.py ...` / `python [options] -m module ...`, the index
+    of the script (or of `-m`); None when `argv` does not run a Python script or module."""
+    if not argv:
+        return None
+    program = Path(argv[0]).name
+    if program in _LAUNCHERS and len(argv) > 2 and argv[1] == "run":
+        inner = _script_index(argv[2:])
+        return None if inner is None else inner + 2
+    index = 1 if _PYTHON.match(program) else len(argv)
+    while index < len(argv):
+        option = argv[index]
+        if option.startswith("-m") or not option.startswith("-"):
+            return index
+        if option.startswith("-c") or option == "-":
+            break  # code on the command line or stdin: nothing to run as a script
+        index += 2 if option in _PYTHON_OPTIONS_WITH_VALUE else 1
+    return None
+
+
+def workload_argv(argv: list[str]) -> list[str] | None:
+    """`argv` rewritten to run its script or module under the workload recorder, as
+    `coverage run` does; None when `argv` is not `python script.py ...` or `python -m ...`.
+
+    ``python -O bench.py --n 10`` becomes ``python -O .optirunner/workload_boot.py bench.py
+    --n 10``; ``python -mbench`` becomes ``python .optirunner/workload_boot.py -m bench``.
+    """
+    index = _script_index(argv)
+    if index is None:
+        return None
+    rest = list(argv[index:])
+    if rest[0].startswith("-m") and rest[0] != "-m":
+        rest = ["-m", rest[0][2:], *rest[1:]]
+    if rest[0] == "-m" and len(rest) < 2:
+        return None
+    return [*argv[:index], str(WORKLOAD_BOOT), *rest]

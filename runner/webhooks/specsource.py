@@ -13,14 +13,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.errors import SpecError
-from runner.spec import Target, split_command
+from runner.spec import Target, split_command, workload_argv
 
 # Keys an issue may set. `repo` is deliberately absent: an issue author must not be able
 # to point the runner at an arbitrary folder of its host.
-ALLOWED_KEYS = ("targets", "test_cmd", "bench_cmd", "max_candidates", "float_tolerance")
+ALLOWED_KEYS = (
+    "targets",
+    "test_cmd",
+    "bench_cmd",
+    "workload_cmd",
+    "max_candidates",
+    "float_tolerance",
+)
 OPTIONS = {
     "--test-cmd": "test_cmd",
     "--bench-cmd": "bench_cmd",
+    "--workload": "workload_cmd",
     "--max-candidates": "max_candidates",
 }
 MAX_CANDIDATES = 100
@@ -97,6 +105,14 @@ def validate(data: Mapping[str, Any], where: str) -> dict[str, Any]:
                 raise SpecError(f"{where}: {key} must be a string")
             split_command(data[key], option)
             spec[key] = data[key]
+    if "workload_cmd" in data:
+        if not isinstance(data["workload_cmd"], str):
+            raise SpecError(f"{where}: workload_cmd must be a string")
+        try:
+            workload_argv(data["workload_cmd"])
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}") from None
+        spec["workload_cmd"] = data["workload_cmd"]
     if "max_candidates" in data:
         spec["max_candidates"] = _max_candidates(data["max_candidates"], where)
     if "float_tolerance" in data:
