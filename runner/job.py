@@ -300,23 +300,9 @@ class OptimizeJob:
         """Run the --workload with the recorder (runner/verify/_workload_boot.py)."""
         argv = self.spec.workload_argv()
         assert argv is not None  # noqa: S101 - only called with a workload
-        plugins = recording.install_workload_boot(checkout.project)
-        out = checkout.project / WORKLOAD_RECORD
-        targets = [str(t) for t in self.spec.targets]
-        env = recording.record_env(targets, out, plugins, SEED, None)
-        if keep_inputs:
-            env["OPTIRUNNER_RECORD_INPUTS"] = str(checkout.project / WORKLOAD_INPUTS)
-        run = self._run_tests(checkout.project, argv, env)
-        if not run.ok:
-            return run, None
-        try:
-            recorded = load_recording(out)
-        except RecordingError as exc:
-            self.observer("warning", {"message": f"workload: {exc}"})
-            return run, None
-        self.dir.subdir("behaviour")
-        self.dir.write(f"behaviour/{checkout.name}-workload.json", out.read_bytes())
-        return run, recorded
+        recording.install_workload_boot(checkout.project)
+        inputs = WORKLOAD_INPUTS if keep_inputs else None
+        return self._recorded_run(checkout, argv, WORKLOAD_RECORD, inputs, "workload")
 
     def _generate_stage(self) -> list[Candidate]:
         self.observer("stage", {"name": "generate"})
@@ -607,22 +593,31 @@ class OptimizeJob:
         with_plugin = recording.with_plugin(argv)
         if with_plugin is None:
             return self._run_tests(checkout.project), None
+        return self._recorded_run(
+            checkout, with_plugin, RECORD_FILE, INPUTS_DIR if keep_inputs else None, "tests"
+        )
+
+    def _recorded_run(
+        self, checkout: _Checkout, argv: list[str], record: Path, inputs: Path | None, what: str
+    ) -> tuple[CommandResult, Recording | None]:
+        """Run `argv` with the recorder's settings; the recording when it passes."""
         plugins = recording.install_plugin(checkout.project)
-        out = checkout.project / RECORD_FILE
+        out = checkout.project / record
         targets = [str(t) for t in self.spec.targets]
         env = recording.record_env(targets, out, plugins, SEED, None)
-        if keep_inputs:
-            env["OPTIRUNNER_RECORD_INPUTS"] = str(checkout.project / INPUTS_DIR)
-        run = self._run_tests(checkout.project, with_plugin, env)
+        if inputs is not None:
+            env["OPTIRUNNER_RECORD_INPUTS"] = str(checkout.project / inputs)
+        run = self._run_tests(checkout.project, argv, env)
         if not run.ok:
             return run, None
         try:
             recorded = load_recording(out)
         except RecordingError as exc:
-            self.observer("warning", {"message": str(exc)})
+            self.observer("warning", {"message": f"{what}: {exc}"})
             return run, None
+        suffix = "" if what == "tests" else f"-{what}"
         self.dir.subdir("behaviour")
-        self.dir.write(f"behaviour/{checkout.name}.json", out.read_bytes())
+        self.dir.write(f"behaviour/{checkout.name}{suffix}.json", out.read_bytes())
         return run, recorded
 
     def _behaviour_note(self) -> str:
