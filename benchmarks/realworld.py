@@ -265,8 +265,21 @@ def run_independent(
 # -- the runner, against a local fake OpenAI server -------------------------------------------
 
 
+def workload_of(candidate: Candidate) -> str:
+    """The workload of the candidate's target (a trap gets its correct sibling's)."""
+    if candidate.workload:
+        return str(candidate.workload)
+    same = (c.workload for c in CANDIDATES if c.target == candidate.target and c.workload)
+    return str(next(same, ""))
+
+
 def run_runner(
-    project: Project, candidate: Candidate, python: Path, work: Path, budget: float
+    project: Project,
+    candidate: Candidate,
+    python: Path,
+    work: Path,
+    budget: float,
+    workload: bool = False,
 ) -> dict[str, Any]:
     from tests.agent.conftest import KEY, OPENAI, FakeLLM  # noqa: PLC0415 - pytest, late
 
@@ -287,6 +300,15 @@ def run_runner(
     argv = [sys.executable, "-m", "runner", "optimize", str(checkout), "-t", candidate.target]
     argv += ["--json", "--provider", "openai", "--model", "fixture", "--python", str(python)]
     argv += ["--base-url", f"{fake.url}/v1", "--test-cmd", project.test_cmd]
+    name = workload_of(candidate) if workload else ""
+    if name:  # the same calls the independent timing makes, as a user's workload script
+        folder = checkout / ".optirunner-eval"
+        folder.mkdir()
+        shutil.copyfile(EVAL / "_workload.py", folder / "workload.py")
+        for source in ("_independent.py", "cases.py"):
+            shutil.copyfile(EVAL / source, folder / source)
+        script = folder.relative_to(checkout) / "workload.py"
+        argv += ["--workload", f"python {script} {candidate.target} {name}"]
     started = time.monotonic()
     try:
         proc = subprocess.run(
@@ -377,7 +399,9 @@ def judge(candidate: Candidate, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def run_case(candidate: Candidate, python: Path, budget: float, pairs: int) -> dict[str, Any]:
+def run_case(
+    candidate: Candidate, python: Path, budget: float, pairs: int, workload: bool = False
+) -> dict[str, Any]:
     project = PROJECTS[candidate.project]
     row: dict[str, Any] = {"case": candidate.name, **asdict(candidate)}
     row["version"] = project.version
@@ -385,7 +409,8 @@ def run_case(candidate: Candidate, python: Path, budget: float, pairs: int) -> d
         work = Path(tmp)
         row["suite"] = run_suite(project, candidate, python, work)
         row["independent"] = run_independent(project, candidate, python, work, pairs)
-        row["runner"] = run_runner(project, candidate, python, work, budget)
+        row["runner"] = run_runner(project, candidate, python, work, budget, workload)
+    row["runner_workload"] = workload_of(candidate) if workload else ""
     return judge(candidate, row)
 
 
@@ -473,6 +498,12 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=12.0, help="runner measure budget (s)")
     parser.add_argument("--pairs", type=int, default=21, help="independent A/B pairs (>= 15)")
     parser.add_argument("--out", type=Path, help="JSON results [benchmarks/results/...]")
+    parser.add_argument(
+        "--workload",
+        action="store_true",
+        help="give the runner the case's workload (--workload): the calls the independent "
+        "timing makes; without it the runner times representative recorded/scaled calls",
+    )
     options = parser.parse_args()
     names = {c.name for c in CANDIDATES}
     unknown = sorted(set(options.case) - names)
@@ -508,7 +539,7 @@ def main() -> int:
     rows = []
     for candidate in chosen:
         print(f"== {candidate.name} ({candidate.kind}, {candidate.target})", flush=True)
-        row = run_case(candidate, python, options.budget, options.pairs)
+        row = run_case(candidate, python, options.budget, options.pairs, options.workload)
         runner = row["runner"]
         print(
             f"   suite {'pass' if row['suite']['passed'] else 'FAIL'}; runner "
@@ -536,6 +567,7 @@ def main() -> int:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "commit_at_start": commit,
         "budget_s": options.budget,
+        "workload": options.workload,
         "pairs": options.pairs,
         "seconds": round(time.monotonic() - started),
         "totals": summary,
