@@ -282,7 +282,7 @@ def calibrate(func: Callable[..., Any], inputs: Inputs, round_s: float) -> dict[
         "loops": max(1, round(round_s / per_pass)),
         "per_pass_s": per_pass,
         "calls": len(inputs),
-        "overhead_per_pass_s": overhead_per_pass(inputs, loops),
+        "overhead_per_pass_s": overhead_per_pass(inputs, loops, func),
     }
 
 
@@ -290,10 +290,51 @@ def _null(*_args: Any, **_kwargs: Any) -> None:
     """What the harness costs per call without the target: the loop, the call, the unpacking."""
 
 
-def overhead_per_pass(inputs: Inputs, loops: int) -> float:
+_CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
+
+
+def null_like(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A function that does nothing, with the parameters (and defaults) of `func`.
+
+    Binding arguments costs what the parameters say: `f(a, b)` into `def f(x, y)` builds
+    nothing, into `def f(*args, **kwargs)` a tuple and a dict per call. A no-op with the
+    target's own parameters is what the call costs without the target's body; `_null`'s
+    catch-all would overstate the overhead of a cheap method by its packing (measured: it
+    put Token.match's harness share at 100%). Functions only: other callables get `_null`.
+    """
+    if hasattr(func, "__self__") and hasattr(func, "__func__"):  # a bound method
+        method: Any = func
+        null = null_like(method.__func__)
+        return null.__get__(method.__self__) if null is not _null else _null
+    code = getattr(func, "__code__", None)
+    if code is None or not hasattr(func, "__defaults__"):
+        return _null
+    names = code.co_varnames
+    positional = list(names[: code.co_argcount])
+    if code.co_posonlyargcount:
+        positional.insert(code.co_posonlyargcount, "/")
+    index = code.co_argcount + code.co_kwonlyargcount
+    keyword = list(names[code.co_argcount : index])
+    star = ["*"] if keyword else []
+    if code.co_flags & _CO_VARARGS:
+        star = ["*" + names[index]]
+        index += 1
+    rest = ["**" + names[index]] if code.co_flags & _CO_VARKEYWORDS else []
+    namespace: dict[str, Any] = {}
+    source = f"def null({', '.join(positional + star + keyword + rest)}):\n    return None\n"
+    exec(compile(source, "<null>", "exec"), namespace)  # noqa: S102 - parameter names only
+    null = namespace["null"]
+    null.__defaults__ = func.__defaults__
+    null.__kwdefaults__ = getattr(func, "__kwdefaults__", None)
+    return null  # type: ignore[no-any-return]
+
+
+def overhead_per_pass(inputs: Inputs, loops: int, func: Callable[..., Any] | None = None) -> float:
     """The harness's own seconds per pass: the same loop calling a function that does
-    nothing, on the same arguments (the smallest of 3 rounds: overhead has no slow tail)."""
-    rounds = [time_round(_null, inputs, loops)[0] / loops for _ in range(3)]
+    nothing (with `func`'s parameters), on the same arguments (the smallest of 3 rounds:
+    overhead has no slow tail)."""
+    null = _null if func is None else null_like(func)
+    rounds = [time_round(null, inputs, loops)[0] / loops for _ in range(3)]
     return min(rounds)
 
 
