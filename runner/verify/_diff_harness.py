@@ -12,9 +12,12 @@ exactly as the tests' recording does. The runner copies it to
         [--budget-s S] [--timing '{"path/to/set.pkl": [0, 3, 7], ...}']
 
 `specs.json` is a list of generated calls (see `runner/verify/generate.py`):
-``{"base": i | null, "set": {key: tagged value}, "repeat": {key: factor}}``. Each call starts
-from the arguments of recorded call `base` (a fresh unpickled copy), replaces the `set`
-arguments by the decoded values and repeats the `repeat` ones. `outputs.json` gets one
+``{"base": i | null, "set": {key: tagged value}, "repeat": {key: factor}}``, optionally
+with ``"take": {key: j}`` and ``"link": {key: [other key, attribute]}``. Each call starts
+from the arguments of recorded call `base` (a fresh unpickled copy), replaces the `take`
+arguments by those of recorded call j (a fresh copy of its pickle), repeats the `repeat`
+ones, replaces the `link` arguments by that attribute of the other argument and the `set`
+arguments by the decoded values. `outputs.json` gets one
 entry per call: the encoded arguments before and after, the return value or exception, and
 the seconds the call took; a call whose arguments cannot be built says so ("skipped").
 `--timing` also pickles the built arguments of the listed calls into each named file, as the
@@ -88,15 +91,26 @@ def build(spec: dict[str, Any], blobs: list[bytes]) -> tuple[tuple[Any, ...], di
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
     else:
-        if not 0 <= base < len(blobs):
-            raise HarnessError(f"no recorded call {base}")
-        recorded_args, kwargs = pickle.loads(blobs[base])  # noqa: S301 - our own pickles
+        recorded_args, kwargs = _unpickle(blobs, base)
         args = list(recorded_args)
+    for key in sorted(spec.get("take", {}), key=_key_order):
+        other_args, other_kwargs = _unpickle(blobs, spec["take"][key])
+        _put(args, kwargs, key, _get(list(other_args), other_kwargs, key))
     for key, factor in spec.get("repeat", {}).items():
         _put(args, kwargs, key, _get(args, kwargs, key) * int(factor))
+    for key in sorted(spec.get("link", {}), key=_key_order):
+        source, name = spec["link"][key]
+        _put(args, kwargs, key, getattr(_get(args, kwargs, source), str(name)))
     for key in sorted(spec.get("set", {}), key=_key_order):
         _put(args, kwargs, key, decode(spec["set"][key]))
     return tuple(args), kwargs
+
+
+def _unpickle(blobs: list[bytes], index: Any) -> tuple[Any, Any]:
+    if not isinstance(index, int) or not 0 <= index < len(blobs):
+        raise HarnessError(f"no recorded call {index}")
+    found: tuple[Any, Any] = pickle.loads(blobs[index])  # noqa: S301 - our own pickles
+    return found
 
 
 def _key_order(key: str) -> tuple[int, int, str]:

@@ -149,17 +149,53 @@ class Difference:
     call: Call  # the baseline's call, for rendering the input
 
     def describe(self, target: str) -> str:
-        """The differing input as a call, and what each arm did."""
+        """The differing input as a call, and what each arm did.
+
+        Objects are shown by their own plain attributes only (a token's text, not the whole
+        statement it belongs to), each argument cut on its own, so that every argument of
+        the call shows.
+        """
         arguments = ", ".join(
-            f"{key}={render(value)}" if not key.isdigit() else render(value)
+            f"{key}={brief(value)}" if not key.isdigit() else brief(value)
             for key, value in self.call.args.items()
         )
         name = target.rsplit("::", 1)[-1]
+        how = self.spec.how()
+        origin = f"{self.spec.origin}; {how}" if how else self.spec.origin
         return (
-            f"on a generated input ({self.spec.origin}): {name}({shorten(arguments, 300)}): "
+            f"on a generated input ({origin}): {name}({shorten(arguments, 600)}): "
             f"{self.mismatch.field}: baseline {self.mismatch.expected}, "
             f"candidate {self.mismatch.actual}"
         )
+
+
+#: How much of one argument a difference's description shows.
+ARGUMENT_LIMIT = 200
+_NESTED = frozenset({"object", "list", "tuple", "set", "frozenset", "dict"})
+
+
+def brief(node: Any, limit: int = ARGUMENT_LIMIT) -> str:
+    """`render` of one argument, an object shown without the objects and containers of
+    objects it holds (``…``), cut to `limit` characters."""
+    if isinstance(node, Mapping) and node.get("t") == "object":
+        fields = node.get("fields") or {}
+        shown = ", ".join(
+            f"{name}={'…' if _holds_objects(value) else render(value)}"
+            for name, value in fields.items()
+        )
+        return shorten(f"{node.get('type')}({shown})", limit)
+    return shorten(render(node), limit)
+
+
+def _holds_objects(node: Any) -> bool:
+    if not isinstance(node, Mapping) or node.get("t") not in _NESTED:
+        return False
+    if node.get("t") == "object":
+        return True
+    items = node.get("items") or []
+    return any(
+        _holds_objects(i) for item in items for i in (item if isinstance(item, list) else [item])
+    )
 
 
 def first_difference(

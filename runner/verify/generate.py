@@ -9,24 +9,39 @@ This module derives, from the recorded calls (the recorder's tagged JSON, never 
   recorded values themselves, mutated copies (a non-ASCII digit, whitespace or a newline
   inserted, case changed, stripped, doubled, reversed, shortened), boundary integers, NaN
   and infinities, ``None`` where the recording has it, empty and larger containers;
+  for calls with object arguments (``self``, project objects), also the objects of other
+  recorded calls (*recombined*), an object argument replaced by an attribute of another
+  argument where the recording shows that relation (``tok.match(tok.ttype, ...)``), and
+  builtin arguments drawn from the state of the call's objects with their case changed or
+  off by one (*related* values: a name compared with ``self.name``);
 * **scaled** — the largest recorded calls with every sized argument (str, bytes, list,
   tuple) repeated ×10 and ×100, for timing on representative sizes (and checked too).
 
 A generated call is a *spec*: the index of a recorded call whose pickled arguments it starts
 from (``base``; needed for arguments that are not plain builtins, such as ``self``), the
-arguments it replaces with new builtin values (``set``, tagged JSON) and the ones it repeats
-(``repeat``). The sandboxed harness (`_diff_harness.py`) builds the real arguments from it.
+arguments it takes from other recorded calls' pickles (``take``), the ones it replaces by an
+attribute of another argument (``link``), the ones it replaces with new builtin values
+(``set``, tagged JSON) and the ones it repeats (``repeat``). The sandboxed harness
+(`_diff_harness.py`) builds the real arguments from it.
+
+Objects are never altered: a copy of ``self`` with one attribute replaced could be in a state
+that no real instance is in (a token whose ``normalized`` does not match its ``value``), and
+a correct rewrite may rely on the invariants that the class keeps. Every object in a
+generated call is one that a recorded call had, so only the combinations are new.
 
 Everything here is pure and deterministic (hypothesis runs derandomized).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runner.verify.behaviour import Call, Encoded
@@ -150,7 +165,10 @@ class Spec:
 
     `base`: the index of the recorded call (in the pickled inputs) whose arguments it
     starts from, or None when every argument is in `set`; `set`: argument key ("0", "1",
-    ... or a keyword) -> tagged value; `repeat`: key -> factor applied to the base's value.
+    ... or a keyword) -> tagged value; `repeat`: key -> factor applied to the base's value;
+    `take`: key -> index of another recorded call whose argument (same key) replaces the
+    base's; `link`: key -> (other key, attribute): the argument is that attribute of the
+    other argument (after `take`). The harness applies take, repeat, link, then set.
     """
 
     base: int | None
@@ -158,16 +176,29 @@ class Spec:
     repeat: Mapping[str, int] = field(default_factory=dict)
     origin: str = "generated"  # "generated", "x10", "x100", ...
     size: int = 0
+    take: Mapping[str, int] = field(default_factory=dict)
+    link: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The form the harness reads."""
-        return {
+        """The form the harness reads (`take` and `link` only when there are any)."""
+        document: dict[str, Any] = {
             "base": self.base,
             "set": dict(self.set),
             "repeat": dict(self.repeat),
             "origin": self.origin,
             "size": self.size,
         }
+        if self.take:
+            document["take"] = dict(self.take)
+        if self.link:
+            document["link"] = {key: list(pair) for key, pair in self.link.items()}
+        return document
+
+    def how(self) -> str:
+        """How the objects of the call were put together, for reports ("" for a base's)."""
+        parts = [f"argument {key} from recorded call #{i + 1}" for key, i in self.take.items()]
+        parts += [f"argument {key} = argument {o}.{a}" for key, (o, a) in self.link.items()]
+        return "; ".join(parts)
 
 
 def _decodable(call: Call, key: str) -> bool:
@@ -219,7 +250,9 @@ def _mutations(text: str) -> list[str]:
         " " + text + " ",
         text.upper(),
         text.lower(),
+        text.swapcase(),
         text.title(),
+        text.casefold(),
         text.strip(),
         text[:-1],
         text[1:],
@@ -228,6 +261,25 @@ def _mutations(text: str) -> list[str]:
         "",
     ]
     return [v for v in dict.fromkeys(variants) if v != text]
+
+
+def _recase(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return type(value)(_recase(item, change) for item in value)
+    return value
+
+
+def case_changed(value: Any) -> list[Any]:
+    """`value` with every string in it (containers too) upper-, lower- and swap-cased:
+    the variants a case-sensitivity bug shows on, deduplicated, the unchanged left out."""
+    variants: list[Any] = []
+    for change in (str.upper, str.lower, str.swapcase):
+        changed = _recase(value, change)
+        if changed != value and changed not in variants:
+            variants.append(changed)
+    return variants
 
 
 def _insert(text: str, position: int, character: str) -> str:
@@ -287,6 +339,7 @@ def _sequence_strategy(values: list[Any], kind: type, depth: int) -> Any:
     variants = [kind(v[:-1]) for v in values[:50] if v]
     variants += [kind(list(v)[::-1]) for v in values[:50] if len(v) > 1]
     variants += [kind([*v, v[0]]) for v in values[:50] if v]
+    variants += [changed for v in values[:50] for changed in case_changed(v)]
     if variants:
         strategies.append(st.sampled_from(variants))
     if elements:
@@ -304,6 +357,9 @@ def _tuple_strategy(values: list[tuple[Any, ...]], depth: int) -> Any:
     # Fixed-length tuples are records: vary each field on its own.
     columns = [[v[i] for v in values] for i in range(len(values[0]))]
     fields = st.tuples(*(strategy_for(column, depth + 1) for column in columns))
+    recased = [changed for v in values[:50] for changed in case_changed(v)]
+    if recased:
+        return st.one_of(st.sampled_from(values), fields, st.sampled_from(recased))
     return st.one_of(st.sampled_from(values), fields)
 
 
@@ -340,6 +396,9 @@ def _set_strategy(values: list[Any], kind: type, depth: int) -> Any:
     st = _hypothesis()
     elements = [item for value in values for item in sorted(value, key=repr)]
     strategies = [st.sampled_from(values), st.just(kind())]
+    recased = [changed for v in values[:50] for changed in case_changed(v)]
+    if recased:
+        strategies.append(st.sampled_from(recased))
     if elements:
         element = strategy_for(elements, depth + 1).filter(_is_hashable)
         strategies.append(st.lists(element, max_size=max(4, 2 * len(elements))).map(kind))
@@ -389,29 +448,245 @@ def _draw(strategy: Any, count: int) -> list[Any]:
     def collect(example: Any) -> None:
         examples.append(example)
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _without_local_constants():
         warnings.simplefilter("ignore")
         collect()
     return examples
 
 
+_CONSTANTS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Hypothesis without the constants it reads from the source of the "local" modules
+    loaded in this process (hypothesis >= 6.131): with them, what it draws depends on
+    which of the runner's own modules happen to be imported, and on their literals, so
+    that the same recording gave different inputs in different processes. Only the
+    recorded values and the fixed characters above should shape what is drawn."""
+    try:
+        from hypothesis.internal.conjecture import providers  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - an older hypothesis has no such constants
+        yield
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    empty = getattr(providers, "Constants", None)
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    if original is None or empty is None:  # pragma: no cover - another hypothesis
+        yield
+        return
+    with _CONSTANTS_LOCK:
+        providers._get_local_constants = empty  # no public switch
+        if cache is not None:
+            cache.clear()
+        try:
+            yield
+        finally:
+            providers._get_local_constants = original
+            if cache is not None:
+                cache.clear()
+
+
 # -- generation -------------------------------------------------------------------------------
 
 
+_Drawn = tuple[int | None, dict[str, Any], dict[str, int], dict[str, tuple[str, str]]]
+
+
 def _group_strategy(group: _Group, calls: Sequence[Call], kept: int) -> Any | None:
-    """A strategy of Specs for one shape of call, or None when nothing can vary."""
+    """A strategy of (base, values, take, link) for one shape of call, or None when
+    nothing can vary."""
     st = _hypothesis()
     bases = [i for i in group.indices if i < kept]
     if not group.generated or (not bases and set(group.generated) != set(group.keys)):
         return None
     if not bases and not _positional_complete(group.keys):
         return None
-    columns = {
-        key: strategy_for([decode(calls[i].args[key]) for i in group.indices])
-        for key in group.generated
-    }
+    recorded = {key: [decode(calls[i].args[key]) for i in group.indices] for key in group.generated}
+    columns = {key: strategy_for(values) for key, values in recorded.items()}
+    if bases and len(group.generated) < len(group.keys):
+        return _object_strategy(group, calls, bases, columns, recorded)
     base = st.sampled_from(bases) if bases else st.none()
-    return st.builds(lambda b, values: (b, values), base, st.fixed_dictionaries(columns))
+    return st.builds(lambda b, values: (b, values, {}, {}), base, st.fixed_dictionaries(columns))
+
+
+# -- calls with objects: recombined, linked, and related values --------------------------------
+
+#: Nodes never taken for a relation between arguments: too common to mean anything, or
+#: relative to where they sit in the value.
+_UNLINKABLE = frozenset({"none", "bool", "cycle", "truncated"})
+#: How many scalars of a call's objects are offered as related values, and their longest.
+MAX_RELATED = 24
+MAX_RELATED_LENGTH = 200
+_ELEMENTS_SCANNED = 32
+
+
+def _fields(node: Encoded) -> Mapping[str, Encoded]:
+    if isinstance(node, Mapping) and node.get("t") == "object":
+        fields = node.get("fields")
+        if isinstance(fields, Mapping):
+            return fields
+    return {}
+
+
+def links(
+    group_keys: Sequence[str], objects: Sequence[str], calls: Sequence[Call]
+) -> list[tuple[str, str, str]]:
+    """(key, other key, attribute) where a recorded call passed, as argument `key`, a value
+    equal to that attribute of its argument `other key` (``tok.match(tok.ttype, ...)``),
+    for the object arguments `objects`; in the order first seen."""
+    found: dict[tuple[str, str, str], None] = {}
+    for call in calls:
+        for key in objects:
+            node = call.args.get(key)
+            if not isinstance(node, Mapping) or node.get("t") in _UNLINKABLE:
+                continue
+            for source in group_keys:
+                if source == key:
+                    continue
+                for name, value in _fields(call.args.get(source)).items():
+                    if value == node:
+                        found.setdefault((key, source, name), None)
+    return list(found)
+
+
+def _scalars(node: Encoded, depth: int = 0) -> Iterator[Any]:
+    """The str and int values in an argument: itself, an object's attributes, the items of
+    a container (one level into an object's attributes; other objects are not entered)."""
+    if not isinstance(node, Mapping):
+        return
+    tag = node.get("t")
+    if tag == "str" and len(node["v"]) <= MAX_RELATED_LENGTH:
+        yield str(node["v"])
+    elif tag == "int" and "v" in node:
+        yield int(node["v"])
+    elif tag in ("list", "tuple", "set", "frozenset") and depth < 2:
+        for item in node["items"][:_ELEMENTS_SCANNED]:
+            if isinstance(item, Mapping) and item.get("t") in ("str", "int"):
+                yield from _scalars(item, depth + 1)
+    elif tag == "object" and depth == 0:
+        for value in _fields(node).values():
+            yield from _scalars(value, depth + 1)
+
+
+def related_values(arguments: Mapping[str, Encoded], exclude: str) -> tuple[list[str], list[int]]:
+    """The strings and ints found in the other arguments of a call (their objects' state
+    included), first seen first, at most `MAX_RELATED` in all."""
+    strings: dict[str, None] = {}
+    ints: dict[int, None] = {}
+    for key, node in arguments.items():
+        if key == exclude:
+            continue
+        for value in _scalars(node):
+            if len(strings) + len(ints) >= MAX_RELATED:
+                break
+            if isinstance(value, str):
+                strings.setdefault(value, None)
+            else:
+                ints.setdefault(value, None)
+    return list(strings), list(ints)
+
+
+def _near(text: str) -> list[str]:
+    return [text + " ", " " + text, text[:-1], text + text[-1:], ""]
+
+
+def _shapes(values: Sequence[Any]) -> list[tuple[type, Callable[[Any], Any]]]:
+    """How a related scalar is put in this argument: as itself where the recording has a
+    str or int, as the one item of a list/tuple/set where it has those of strs or ints."""
+    shapes: dict[tuple[type, type], Callable[[Any], Any]] = {}
+    for value in values:
+        kind = type(value)
+        if kind in (str, int):
+            shapes.setdefault((kind, kind), _itself)
+        elif kind in (list, tuple, set, frozenset):
+            for item in list(value)[:_ELEMENTS_SCANNED]:
+                if type(item) in (str, int):
+                    shapes.setdefault((type(item), kind), functools.partial(_alone, kind))
+    return [(element, wrap) for (element, _), wrap in shapes.items()]
+
+
+def _itself(value: Any) -> Any:
+    return value
+
+
+def _alone(kind: type, value: Any) -> Any:
+    return kind([value])
+
+
+def _related_strategy(
+    shapes: Sequence[tuple[type, Callable[[Any], Any]]], strings: list[str], ints: list[int]
+) -> Any | None:
+    """Related values in this argument's shapes: the same, case changed, or slightly off."""
+    st = _hypothesis()
+    families: list[list[Any]] = []
+    for element, wrap in shapes:
+        if element is str and strings:
+            recased = [wrap(c) for s in strings for c in case_changed(s)]
+            if recased:  # as likely as all the others: case is what this is most for
+                families.append(recased)
+            families.append(
+                [wrap(s) for s in strings] + [wrap(n) for s in strings for n in _near(s)]
+            )
+        elif element is int and ints:
+            families.append([wrap(i) for i in ints])
+            families.append([wrap(i + d) for i in ints for d in (-1, 1)])
+    if not families:
+        return None
+    return st.one_of([st.sampled_from(family) for family in families])
+
+
+def _object_strategy(
+    group: _Group,
+    calls: Sequence[Call],
+    bases: list[int],
+    columns: Mapping[str, Any],
+    recorded: Mapping[str, list[Any]],
+) -> Any:
+    """Calls of a shape with object arguments, which only the pickles can rebuild.
+
+    Each draw starts from a recorded call (`base`); an object argument may be replaced by
+    an attribute of another argument, where some recorded call shows that relation
+    (`link`), or, when there are several, by the same argument of another recorded call
+    (`take`); each builtin argument is then drawn either from its own strategy or from the
+    values related to the objects now in the call.
+    """
+    st = _hypothesis()
+    objects = [k for k in group.keys if k not in group.generated]
+    found = links(group.keys, objects, [calls[i] for i in group.indices])
+    shapes = {key: _shapes(values) for key, values in recorded.items()}
+
+    def draw(data: Any) -> _Drawn:
+        base = data(st.sampled_from(bases))
+        arguments = dict(calls[base].args)
+        link: dict[str, tuple[str, str]] = {}
+        usable = [(k, o, a) for k, o, a in found if a in _fields(arguments.get(o))]
+        if usable:
+            chosen = data(st.sampled_from([None, *usable, *usable, *usable]))
+            if chosen is not None:
+                key, source, name = chosen
+                link[key] = (source, name)
+        take: dict[str, int] = {}
+        if len(objects) > 1:
+            for key in objects:
+                if key not in link and data(st.booleans()):
+                    other = data(st.sampled_from(bases))
+                    if other != base:
+                        take[key] = other
+                        arguments[key] = calls[other].args[key]
+        for key, (source, name) in link.items():
+            arguments[key] = _fields(arguments[source])[name]
+        values: dict[str, Any] = {}
+        for key in group.generated:
+            strings, ints = related_values(arguments, exclude=key)
+            related = _related_strategy(shapes[key], strings, ints)
+            if related is not None and data(st.booleans()):
+                values[key] = data(related)
+            else:
+                values[key] = data(columns[key])
+        return base, values, take, link
+
+    return st.composite(draw)()
 
 
 def generate(calls: Sequence[Call], kept: int, count: int) -> list[Spec]:
@@ -428,12 +703,13 @@ def generate(calls: Sequence[Call], kept: int, count: int) -> list[Spec]:
     seen: set[str] = set()
     for group, strategy in groups:
         share = max(1, round(count * len(group.indices) / total))
-        for base, values in _draw(strategy, share):
+        for base, values, take, link in _draw(strategy, share):
             try:
                 encoded = {key: encode(value) for key, value in values.items()}
             except NotGenerated:
                 continue
-            spec = Spec(base, encoded, origin="generated", size=call_size(encoded))
+            size = call_size(encoded)
+            spec = Spec(base, encoded, origin="generated", size=size, take=take, link=link)
             key = repr(spec.to_json())
             if key not in seen and not _is_recorded(spec, calls):
                 seen.add(key)
@@ -443,7 +719,7 @@ def generate(calls: Sequence[Call], kept: int, count: int) -> list[Spec]:
 
 def _is_recorded(spec: Spec, calls: Sequence[Call]) -> bool:
     """A generated call identical to its base recorded call adds nothing."""
-    if spec.base is None:
+    if spec.base is None or spec.take or spec.link:
         return False
     recorded = calls[spec.base].args
     return all(recorded.get(key) == value for key, value in spec.set.items())
@@ -586,9 +862,7 @@ def simplifications(spec: Spec, limit: int = 64) -> list[Spec]:
             except NotGenerated:
                 continue
             values = {**spec.set, key: encoded}
-            variants.append(
-                Spec(spec.base, values, spec.repeat, origin=spec.origin, size=call_size(values))
-            )
+            variants.append(replace(spec, set=values, size=call_size(values)))
     variants.sort(key=_weight)
     return variants[:limit]
 

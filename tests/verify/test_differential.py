@@ -72,6 +72,114 @@ class Box:
     def has(self, y):
         return y in self.items
 '''
+# Tokens as sqlparse has them: a kind is an object (compared by identity), a keyword is
+# matched case-insensitively and anything else exactly. The recorded calls never ask a name
+# token about its own kind, so no recorded call reaches the exact comparison with letters.
+TOKENS = """
+class Kind:
+    def __init__(self, name):
+        self.name = name
+
+
+NAME, PUNCT, KEYWORD = Kind("Name"), Kind("Punctuation"), Kind("Keyword")
+
+
+class Token:
+    def __init__(self, kind, value, is_keyword=False):
+        self.kind = kind
+        self.value = value
+        self.is_keyword = is_keyword
+        self.normalized = value.upper() if is_keyword else value
+
+    def match(self, kind, values):
+        if self.kind is not kind:
+            return False
+        if isinstance(values, str):
+            values = (values,)
+        if self.is_keyword:
+            return self.normalized in {v.upper() for v in values}
+        return self.normalized in values
+"""
+TOKENS_MATCH = """        if self.is_keyword:
+            return self.normalized in {v.upper() for v in values}
+        return self.normalized in values
+"""
+# One upper-cased set for every token: a name now matches values that differ in case.
+TOKENS_UPPER_TRAP = TOKENS.replace(
+    TOKENS_MATCH, "        return self.normalized.upper() in {v.upper() for v in values}\n"
+)
+# A correct rewrite: the exact test first, any() instead of a set for keywords.
+TOKENS_LOOP = TOKENS.replace(
+    TOKENS_MATCH,
+    """        normalized = self.normalized
+        if not self.is_keyword:
+            return normalized in values
+        return any(v.upper() == normalized for v in values)
+""",
+)
+# (token kind, token value, is keyword), the kind asked for, the values asked for.
+TOKEN_RECORDED: list[tuple[str, str, bool, str, Any]] = [
+    ("NAME", "foo", False, "PUNCT", "("),
+    ("PUNCT", "(", False, "PUNCT", ("(", "[")),
+    ("KEYWORD", "select", True, "KEYWORD", "SELECT"),
+    ("NAME", "bar", False, "KEYWORD", ("FROM",)),
+    ("PUNCT", ",", False, "PUNCT", ")"),
+]
+KIND_NAMES = {"NAME": "Name", "PUNCT": "Punctuation", "KEYWORD": "Keyword"}
+
+
+def make_token_project(root: Path, module: str = TOKENS) -> Path:
+    """A checkout with `pkg/mod.py` = `module` and the recorded Token.match calls pickled
+    as the recorder pickles them (one call per entry: a token and its kind share objects)."""
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "mod.py").write_text(module)
+    install_plugin(root)
+    (root / ".optirunner" / "inputs").mkdir(parents=True)
+    calls = ", ".join(
+        f"((m.Token(m.{kind}, {value!r}, {keyword}), m.{asked}, {values!r}), {{}})"
+        for kind, value, keyword, asked, values in TOKEN_RECORDED
+    )
+    script = (
+        f"import pickle, pkg.mod as m; "
+        f"pickle.dump([{calls}], open('.optirunner/inputs/0.pkl', 'wb'))"
+    )
+    code, _, stderr = run_plain([sys.executable, "-c", script], root)
+    assert code == 0, stderr
+    return root
+
+
+def _kind_node(name: str) -> dict[str, Any]:
+    return {"t": "object", "type": "pkg.mod.Kind", "fields": {"name": generate.encode(name)}}
+
+
+def token_node(kind: str, value: str, keyword: bool) -> dict[str, Any]:
+    """A token as the recorder encodes it (attributes sorted by name)."""
+    fields = {
+        "is_keyword": generate.encode(keyword),
+        "kind": _kind_node(KIND_NAMES[kind]),
+        "normalized": generate.encode(value.upper() if keyword else value),
+        "value": generate.encode(value),
+    }
+    return {"t": "object", "type": "pkg.mod.Token", "fields": fields}
+
+
+def token_calls() -> list[Call]:
+    """The recorded calls of Token.match, as the recording has them."""
+    calls = []
+    for seq, (kind, value, keyword, asked, values) in enumerate(TOKEN_RECORDED):
+        args = {
+            "0": token_node(kind, value, keyword),
+            "1": _kind_node(KIND_NAMES[asked]),
+            "2": generate.encode(values),
+        }
+        returned = kind == asked and (value.upper() if keyword else value) in values
+        calls.append(
+            Call("tests/test_tok.py::test_match", seq, args, "return", generate.encode(returned))
+        )
+    return calls
+
+
 ISDIGIT = MODULE.replace('re.fullmatch(r"[0-9]+", s) is not None', "s.isdigit()")
 PURE_PAD = MODULE.replace("    xs.append(0)\n    return len(xs)", "    return len(xs) + 1")
 RECORDED = ["12", "7", "abc"]
@@ -286,6 +394,58 @@ def test_methods_repeat_and_timing_pickles(baseline: Path) -> None:
     code, stdout, stderr = run_plain([sys.executable, "-c", script], baseline)
     assert code == 0, stderr
     assert json.loads(stdout) == [[[[1, 2], 2], {}], [[[3], 3], {}], [[[3], 27], {}]]
+
+
+def test_take_and_link_rebuild_objects_from_other_calls(tmp_path: Path) -> None:
+    """`take` brings an argument from another recorded call's pickle, `link` makes an
+    argument an attribute of another one (the same object: `is` holds)."""
+    project = make_token_project(tmp_path / "tokens")
+    run = runner("Token.match")
+    specs = [
+        Spec(0),  # a name token asked about punctuation: False
+        Spec(0, link={"1": ("0", "kind")}, set={"2": generate.encode("foo")}),  # its own kind
+        Spec(0, link={"1": ("0", "kind")}, set={"2": generate.encode("FOO")}),  # exact: False
+        Spec(4, take={"0": 1}, set={"2": generate.encode("(")}),  # kinds from two pickles
+        Spec(4, take={"0": 1}, link={"1": ("0", "kind")}, set={"2": generate.encode("(")}),
+        Spec(0, take={"0": 9}),  # no such recorded call
+        Spec(0, link={"1": ("0", "missing")}),  # no such attribute
+    ]
+    outcomes = run.outcomes(project, specs, "tokens")
+    values = [o.raw.get("value") for o in outcomes[:5]]
+    assert values == [generate.encode(v) for v in (False, True, False, False, True)]
+    assert outcomes[1].raw["args"]["1"] == _kind_node("Name")
+    assert outcomes[4].raw["args"]["0"]["fields"]["value"] == generate.encode("(")
+    assert [o.kind for o in outcomes[5:]] == ["skipped", "skipped"]
+    assert "no recorded call 9" in outcomes[5].raw["reason"]
+    assert "missing" in outcomes[6].raw["reason"]
+    # Without take and link the spec is what it always was (the protocol is unchanged).
+    assert set(Spec(0).to_json()) == {"base", "set", "repeat", "origin", "size"}
+    assert specs[4].to_json()["link"] == {"1": ["0", "kind"]}
+    assert specs[4].to_json()["take"] == {"0": 1}
+
+
+def test_a_difference_shows_objects_by_their_own_attributes() -> None:
+    parent = {"t": "object", "type": "m.Statement", "fields": {"text": generate.encode("x" * 500)}}
+    token = token_node("NAME", "foo", False)
+    token = {**token, "fields": {**token["fields"], "parent": parent}}
+    call = Call(
+        "generated #1",
+        0,
+        {"0": token, "1": _kind_node("Name"), "2": generate.encode("FOO")},
+        "return",
+    )
+    spec = Spec(0, link={"1": ("0", "kind")}, take={"0": 3})
+    mismatch = differential.Mismatch("", "generated #1 call #1", "return", "False", "True")
+    text = differential.Difference(0, spec, mismatch, call).describe("pkg/mod.py::Token.match")
+    assert text.startswith(
+        "on a generated input (generated; argument 0 from recorded call #4; "
+        "argument 1 = argument 0.kind): Token.match(pkg.mod.Token("
+    )
+    assert "kind=…, normalized='foo', value='foo', parent=…)" in text
+    assert "xxx" not in text  # the statement the token belongs to is left out
+    assert text.endswith(
+        ", pkg.mod.Kind(name='Name'), 'FOO'): return: baseline False, candidate True"
+    )
 
 
 def test_a_broken_target_is_a_replay_error(baseline: Path) -> None:

@@ -4,6 +4,7 @@ harness overhead subtracted from rounds, overhead-dominated timings flagged, siz
 
 from __future__ import annotations
 
+import ast
 import itertools
 import pickle
 import random
@@ -20,10 +21,14 @@ from runner.verify.evidence import LARGEST, REPRESENTATIVE, TargetInputs
 from tests.verify.test_differential import (
     ISDIGIT,
     MODULE,
+    TOKENS_LOOP,
+    TOKENS_UPPER_TRAP,
     make_project,
+    make_token_project,
     recorded_calls,
     run_plain,
     runner,
+    token_calls,
 )
 
 NON_ASCII_DIGITS = "²³½١٣۵०߁𝟙Ⅻ"
@@ -88,6 +93,52 @@ def test_an_identical_candidate_shows_no_difference(tmp_path: Path) -> None:
     calls = pickle.loads(representative.path.read_bytes())  # noqa: S301 - written just now
     assert len(calls) == 9
     assert ("abc" * 100,) in [args for args, _ in calls]
+
+
+def _token_inputs(tmp_path: Path) -> TargetInputs:
+    cfg = InputsSettings(generated=120, call_timeout_s=2.0)
+    inputs = TargetInputs("pkg/mod.py::Token.match", token_calls(), 5, cfg, runner("Token.match"))
+    inputs.prepare(make_token_project(tmp_path / "baseline"))
+    return inputs
+
+
+@pytest.mark.slow
+def test_a_case_only_bug_on_an_objects_state_is_caught_and_shrunk(tmp_path: Path) -> None:
+    """sqlparse's Token.match upper-casing names too: no recorded call asks a name token
+    about its own kind, so only a generated call that does (the kind linked to the token's,
+    its own text re-cased as the values) shows the difference."""
+    inputs = _token_inputs(tmp_path)
+    assert all(inputs.compared)
+    assert any(spec.link for spec in inputs.specs)
+    evidence = inputs.check(make_token_project(tmp_path / "trap", TOKENS_UPPER_TRAP))
+    assert evidence.difference, evidence
+    assert evidence.difference.startswith(
+        "on a generated input (generated; argument 1 = argument 0.kind"
+    ), evidence.difference
+    assert "return: baseline False, candidate True" in evidence.difference
+    shown = re.search(
+        r"Token\.match\(pkg\.mod\.Token\(is_keyword=False, kind=…, normalized='(\w+)', "
+        r"value='\w+'\), pkg\.mod\.Kind\(name='Name'\), (.*)\): return",
+        evidence.difference,
+    )
+    assert shown is not None, evidence.difference
+    own, values = shown.groups()
+    assert own in ("foo", "bar")
+    # Shrunk to the token's own text in another case, alone (a string or a 1-tuple).
+    value = ast.literal_eval(values)
+    text = value if isinstance(value, str) else value[0]
+    assert isinstance(value, str) or len(value) == 1, evidence.difference
+    assert text != own, evidence.difference
+    assert text.lower() == own, evidence.difference
+
+
+@pytest.mark.slow
+def test_a_correct_rewrite_of_a_method_is_not_rejected(tmp_path: Path) -> None:
+    inputs = _token_inputs(tmp_path)
+    evidence = inputs.check(make_token_project(tmp_path / "loop", TOKENS_LOOP))
+    assert evidence.difference == "", evidence.difference
+    assert evidence.generated >= 60
+    assert evidence.unstable == 0
 
 
 def test_no_specs_no_runs(tmp_path: Path) -> None:

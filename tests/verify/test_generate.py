@@ -18,6 +18,7 @@ import pytest
 from runner.verify import generate
 from runner.verify.behaviour import Call, Encoded
 from runner.verify.generate import NotGenerated, Spec
+from tests.verify.test_differential import token_calls
 
 REPO = Path(__file__).resolve().parents[2]
 NON_ASCII_DIGITS = "²³١٣۵०߁𝟙"
@@ -355,12 +356,12 @@ def _spec(text: str, base: int | None = 0) -> Spec:
     return Spec(base, values, origin="generated", size=generate.call_size(values))
 
 
-def _differs_when(predicate: Any, log: list[int] | None = None) -> Any:
+def _differs_when(predicate: Any, log: list[int] | None = None, key: str = "0") -> Any:
     def differs(batch: list[Spec]) -> int | None:
         if log is not None:
             log.append(len(batch))
         for index, spec in enumerate(batch):
-            if predicate(generate.decode(spec.set["0"])):
+            if predicate(generate.decode(spec.set[key])):
                 return index
         return None
 
@@ -428,3 +429,106 @@ def test_shrink_leaves_objects_alone() -> None:
     spec = Spec(0, {}, {"0": 10}, origin="x10", size=30)
     assert generate.simplifications(spec) == []
     assert generate.shrink(spec, lambda _batch: 0) == (spec, 0)
+
+
+# -- objects: recombined, linked, related values ----------------------------------------------
+
+
+def test_case_changed_strings_and_containers() -> None:
+    assert generate.case_changed("Foo") == ["FOO", "foo", "fOO"]
+    assert generate.case_changed("foo") == ["FOO"]  # swapcase is upper here: once
+    assert generate.case_changed("(") == []
+    assert generate.case_changed(("a", "B", 1)) == [("A", "B", 1), ("a", "b", 1), ("A", "b", 1)]
+    assert generate.case_changed({"x"}) == [{"X"}]
+    assert generate.case_changed(3) == []
+
+
+def test_links_are_the_relations_the_recording_shows() -> None:
+    calls = token_calls()
+    # Recorded call #2 asks a token about its own kind: argument 1 is argument 0's `kind`.
+    assert generate.links(("0", "1", "2"), ("0", "1"), calls) == [("1", "0", "kind")]
+    assert generate.links(("0", "1", "2"), ("0", "1"), calls[:1]) == []
+
+
+def test_related_values_are_the_state_of_the_other_arguments() -> None:
+    calls = token_calls()
+    strings, ints = generate.related_values(calls[3].args, exclude="2")
+    # The token's own attributes (not those of the objects it holds), then the kind's.
+    assert strings == ["bar", "Keyword"]
+    assert ints == []
+    box = {"t": "object", "type": "m.Box", "fields": {"items": generate.encode([4, 5, "x"])}}
+    assert generate.related_values({"0": box, "1": _str("y")}, exclude="1") == (["x"], [4, 5])
+
+
+def test_methods_on_object_state_recombine_link_and_relate() -> None:
+    calls = token_calls()
+    specs = generate.generate(calls, kept=5, count=200)
+    assert len(specs) >= 100
+    assert all(set(spec.set) == {"2"} for spec in specs)  # objects only ever from pickles
+    assert all(spec.base in range(5) for spec in specs)
+    assert all(set(spec.take) <= {"0", "1"} for spec in specs)
+    assert all(i in range(5) and i != spec.base for spec in specs for i in spec.take.values())
+    assert all(spec.link in ({}, {"1": ("0", "kind")}) for spec in specs)
+    assert sum(1 for spec in specs if spec.link) > len(specs) / 3
+    assert any(spec.take for spec in specs)
+    # The trap's input: a name token asked about its own kind, with its own text re-cased.
+    hits = []
+    for spec in specs:
+        token = calls[spec.take.get("0", spec.base)].args["0"]["fields"]  # type: ignore[arg-type]
+        values = generate.decode(spec.set["2"])
+        values = (values,) if isinstance(values, str) else values or ()
+        own = token["normalized"]["v"]
+        if spec.link and not token["is_keyword"]["v"] and own.isalpha():
+            hits += [v for v in values if isinstance(v, str) and v != own and v.lower() == own]
+    assert hits, "no name token was asked about a re-cased copy of its own text"
+
+
+def test_take_and_link_are_kept_by_shrinking_and_in_the_json() -> None:
+    spec = Spec(0, {"2": _str("FOOx")}, take={"0": 3}, link={"1": ("0", "kind")}, size=4)
+    assert spec.to_json()["take"] == {"0": 3}
+    assert spec.to_json()["link"] == {"1": ["0", "kind"]}
+    assert spec.how() == "argument 0 from recorded call #4; argument 1 = argument 0.kind"
+    assert Spec(0).how() == ""
+    for simpler in generate.simplifications(spec):
+        assert (simpler.take, simpler.link) == (spec.take, spec.link)
+    smallest, _ = generate.shrink(spec, _differs_when(lambda text: "FOO" in text, None, "2"))
+    assert generate.decode(smallest.set["2"]) == "FOO"
+    assert smallest.link == spec.link
+
+
+_LOCAL_PROGRAM = """
+import hashlib, json, sys
+sys.path.insert(0, sys.argv[1])
+if len(sys.argv) > 2:
+    sys.path.insert(0, sys.argv[2])
+    import local_constants  # a local module full of literals
+from runner.verify import generate
+from runner.verify.behaviour import Call
+words = ["12", "7", "abc", "Hello World"]
+calls = [Call("t", i, {"0": generate.encode(s), "1": generate.encode(i)}, "return")
+         for i, s in enumerate(words)]
+specs = generate.generate(calls, 4, 200)
+print(hashlib.sha1(json.dumps([s.to_json() for s in specs]).encode()).hexdigest())
+"""
+
+
+def test_generation_does_not_depend_on_the_modules_loaded(tmp_path: Path) -> None:
+    """Hypothesis mixes in literals from the source of the "local" modules it finds
+    loaded; the runner's generated inputs must not depend on which ones those are."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    literals = ", ".join(repr(f"word{i}") for i in range(200))
+    numbers = ", ".join(str(7919 * i) for i in range(200))
+    (folder / "local_constants.py").write_text(f"WORDS = [{literals}]\nNUMBERS = [{numbers}]\n")
+    digests = set()
+    for extra in ([], [str(folder)]):
+        done = subprocess.run(
+            [sys.executable, "-c", _LOCAL_PROGRAM, str(REPO), *extra],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1
