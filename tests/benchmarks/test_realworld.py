@@ -71,16 +71,17 @@ def test_the_isdigit_trap_is_caught(realworld: Any, python: Path) -> None:
     assert row["caught"] == "yes", row["runner"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17: no generated input calls Token.match on a Name token whose value "
-    "differs from the wanted one only in case, so the case-insensitive trap is verified",
-)
 def test_the_case_insensitive_trap_in_a_method_is_caught(realworld: Any, python: Path) -> None:
-    """sqlparse's Token.match upper-casing names too: 'users' matches 'USERS'."""
+    """sqlparse's Token.match upper-casing names too: 'users' matches 'USERS'. No recorded
+    call asks a name token about its own ttype; a generated one does (the ttype linked to
+    the token's own), with the token's text re-cased as the values."""
     row = _trap(realworld, python, "sqlparse_match_upper_trap")
-    assert row["runner"]["status"] != "verified", row["runner"]
+    assert row["runner"]["status"] == "behaviour changed", row["runner"]
     assert row["caught"] == "yes", row["runner"]
+    detail = row["runner"]["detail"]
+    assert "argument 1 = argument 0.ttype" in detail, detail
+    assert "is_keyword=False" in detail, detail
+    assert "return: baseline False, candidate True" in detail, detail
 
 
 def test_a_correct_rewrite_is_verified_faster(realworld: Any, python: Path) -> None:
