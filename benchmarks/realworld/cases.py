@@ -232,6 +232,23 @@ CANDIDATES = [
         "drops the 400-year rule: February 2000 gets 28 days",
         probe="max_days",
     ),
+    Candidate(
+        "isodate_parse_duration_present",
+        "isodate",
+        "src/isodate/isoduration.py::parse_duration",
+        "correct",
+        "converts only the components present; an absent one is zero",
+        workload="durations",
+        probe="parse_duration",
+    ),
+    Candidate(
+        "isodate_parse_duration_comma_trap",
+        "isodate",
+        "src/isodate/isoduration.py::parse_duration",
+        "trap",
+        "drops the decimal comma: 'PT1,5H' raises instead of 1.5 hours",
+        probe="parse_duration",
+    ),
     # webcolors (src layout, re-exported from the package)
     Candidate(
         "webcolors_normalize_hex_fastpath",
@@ -368,6 +385,25 @@ def _hex_colors(mod: Any, rng: random.Random) -> list[tuple[Any, ...]]:
     return calls
 
 
+def _durations(mod: Any, rng: random.Random) -> list[tuple[Any, ...]]:
+    calls: list[tuple[Any, ...]] = []
+    for _ in range(1000):
+        r = rng.random()
+        if r < 0.45:  # timeouts and intervals of configuration files
+            text = rng.choice(("PT%dS", "PT%dM", "PT%dH", "P%dD")) % rng.randint(1, 90)
+        elif r < 0.7:
+            text = f"PT{rng.randint(1, 23)}H{rng.randint(1, 59)}M"
+        elif r < 0.85:
+            text = f"P{rng.randint(1, 5)}Y{rng.randint(1, 11)}M{rng.randint(1, 28)}D"
+        elif r < 0.95:
+            day, hour, minute, second = (rng.randint(1, n) for n in (9, 23, 59, 59))
+            text = f"P{day}DT{hour}H{minute}M{second}S"
+        else:
+            text = f"PT{rng.randint(0, 9)},{rng.randint(1, 9)}S"  # a decimal comma
+        calls.append(("-" + text if rng.random() < 0.05 else text,))
+    return calls
+
+
 def _table_cells(mod: Any, rng: random.Random) -> list[tuple[Any, ...]]:
     cells: list[tuple[Any, ...]] = []
     for _ in range(1000):
@@ -393,6 +429,7 @@ WORKLOADS: dict[str, Callable[[Any, random.Random], list[tuple[Any, ...]]]] = {
     "sql_tlists": _sql_tlists,
     "hex_colors": _hex_colors,
     "table_cells": _table_cells,
+    "durations": _durations,
 }
 
 
@@ -447,6 +484,10 @@ def _p_max_days(f: Any, mod: Any) -> Any:
     return [f(Decimal(y), Decimal(m)) for y, m in ((2000, 2), (1900, 2), (2024, 2), (2023, 4))]
 
 
+def _p_parse_duration(f: Any, mod: Any) -> Any:
+    return [_catch(lambda d=d: repr(f(d))) for d in ("PT1,5H", "P0,5Y", "P1D", "-PT2M")]
+
+
 def _p_normalize_hex(f: Any, mod: Any) -> Any:
     return [_catch(lambda h=h: f(h)) for h in ("#fff\n", "#0099CC", "#abc", "fff")]
 
@@ -464,5 +505,6 @@ PROBES: dict[str, Callable[[Any, Any], Any]] = {
     "token_match": _p_token_match,
     "max_days": _p_max_days,
     "normalize_hex": _p_normalize_hex,
+    "parse_duration": _p_parse_duration,
     "isint": _p_isint,
 }

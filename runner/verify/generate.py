@@ -219,14 +219,15 @@ class _Group:
 
 
 def _groups(calls: Sequence[Call]) -> list[_Group]:
-    by_keys: dict[tuple[str, ...], list[int]] = {}
+    """The recorded calls by shape: the same argument keys, and the same of them plain
+    builtins. One test passing a `date` where the others pass strings (to check the
+    TypeError) is a shape of its own, not a reason to generate nothing for the strings."""
+    by_shape: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = {}
     for index, call in enumerate(calls):
-        by_keys.setdefault(tuple(call.args), []).append(index)
-    groups = []
-    for keys, indices in by_keys.items():
-        generated = tuple(k for k in keys if all(_decodable(calls[i], k) for i in indices))
-        groups.append(_Group(keys, indices, generated))
-    return groups
+        keys = tuple(call.args)
+        generated = tuple(k for k in keys if _decodable(call, k))
+        by_shape.setdefault((keys, generated), []).append(index)
+    return [_Group(keys, indices, generated) for (keys, generated), indices in by_shape.items()]
 
 
 def _positional_complete(keys: Sequence[str]) -> bool:

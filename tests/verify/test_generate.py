@@ -267,6 +267,17 @@ def test_keyword_arguments_and_shapes_of_call() -> None:
         assert tuple(sorted(spec.set)) == tuple(sorted(calls[spec.base].args))  # type: ignore[index]
 
 
+def test_one_call_with_an_object_does_not_stop_generation_for_the_others() -> None:
+    # isodate's suite passes a date to parse_duration once, to check the TypeError; the
+    # 80 string calls must still get generated strings (they got none).
+    date = {"t": "repr", "type": "datetime.date", "v": "datetime.date(2000, 1, 1)"}
+    calls = [*STRING_CALLS, _call(date, seq=3)]
+    specs = generate.generate(calls, kept=4, count=60)
+    assert len(specs) > 30
+    assert all(spec.base != 3 and set(spec.set) == {"0"} for spec in specs)
+    assert all(isinstance(text, str) for text in _texts(specs))
+
+
 def test_boundary_numbers_and_containers() -> None:
     calls = [
         _call(generate.encode([3, 1, 2]), {"t": "int", "v": 5}, {"t": "float", "v": "0.5"}),
