@@ -66,7 +66,14 @@ from runner.verify import (
     recording,
     rewardhack,
 )
-from runner.verify.behaviour import Recording, RecordingError, compare, load_recording
+from runner.verify.behaviour import (
+    Instability,
+    Recording,
+    RecordingError,
+    compare,
+    instability,
+    load_recording,
+)
 from runner.verify.evidence import LARGEST, REPRESENTATIVE, TargetInputs
 from runner.verify.replay import CommandRunner, ReplayError
 from runner.workspace import Workspace, inspect_source
@@ -118,6 +125,9 @@ class OptimizeJob:
         self._patch_prefix = Path()
         self._baseline_recording: Recording | None = None
         self._baseline_workload: Recording | None = None  # the --workload's calls, recorded
+        # The A/A pass: what a second run of the unchanged baseline does not reproduce.
+        self._unstable = Instability()
+        self._unstable_workload = Instability()
         self._baseline: Path | None = None
         self._formatter: str | None = None  # the project's own: ruff or black
         self._rng = random.Random(SEED)
@@ -264,7 +274,32 @@ class OptimizeJob:
                     "no candidate was run",
                 )
                 return False
+        if self._baseline_recording is not None:
+            self._unstable = self._aa_pass(baseline, self._baseline_recording, "tests")
         return self._baseline_workload_stage(baseline)
+
+    def _aa_pass(self, baseline: _Checkout, first: Recording, what: str) -> Instability:
+        """Record the unchanged baseline a second time: every value the two runs disagree
+        on is not reproducible, so no candidate is ever judged on it (behaviour.instability)."""
+        with self.tracer.span("baseline.aa", what=what) as span:
+            try:
+                if what == "tests":
+                    run, again = self._recorded_tests(baseline, keep_inputs=False, again=True)
+                else:
+                    run, again = self._recorded_workload(baseline, keep_inputs=False, again=True)
+            except SandboxError as exc:
+                run, again = None, None
+                self.observer("warning", {"message": f"A/A {what} run: {exc}"})
+            if run is not None and not run.ok:
+                self.observer("warning", {"message": f"the second baseline {what} run failed"})
+            if again is None:  # a flaky suite: compare everything, as without the A/A pass
+                span.status = "error"
+                self.result.baseline[f"aa_{what}"] = "the second baseline run gave no recording"
+                return Instability()
+            found = instability(first, again)
+            span.set(calls=len(found.paths), sites=len(found.sites))
+            self.result.baseline[f"aa_{what}"] = found.describe()
+            return found
 
     def _baseline_workload_stage(self, baseline: _Checkout) -> bool:
         """Run the --workload on the unchanged code, recording the targets' calls."""
@@ -292,16 +327,20 @@ class OptimizeJob:
                     f"(exit {run.returncode}); no candidate was run:\n{run.tail(8)}",
                 )
                 return False
-            return True
+        if self._baseline_workload is not None:
+            self._unstable_workload = self._aa_pass(baseline, self._baseline_workload, "workload")
+        return True
 
     def _recorded_workload(
-        self, checkout: _Checkout, *, keep_inputs: bool
+        self, checkout: _Checkout, *, keep_inputs: bool, again: bool = False
     ) -> tuple[CommandResult, Recording | None]:
         """Run the --workload with the recorder (runner/verify/_workload_boot.py)."""
         argv = self.spec.workload_argv()
         assert argv is not None  # noqa: S101 - only called with a workload
         recording.install_workload_boot(checkout.project)
         inputs = WORKLOAD_INPUTS if keep_inputs else None
+        if again:
+            return self._recorded_run(checkout, argv, WORKLOAD_AA_RECORD, None, "workload-aa")
         return self._recorded_run(checkout, argv, WORKLOAD_RECORD, inputs, "workload")
 
     def _generate_stage(self) -> list[Candidate]:
@@ -402,7 +441,10 @@ class OptimizeJob:
             return
         with self.tracer.span("behaviour", candidate=checkout.name) as span:
             comparison = compare(
-                self._baseline_recording, recorded, float_tolerance=self.spec.float_tolerance
+                self._baseline_recording,
+                recorded,
+                float_tolerance=self.spec.float_tolerance,
+                unstable=self._unstable,
             )
             span.set(ok=comparison.ok, calls=comparison.calls_compared)
         result.behaviour = comparison.describe()
@@ -442,7 +484,10 @@ class OptimizeJob:
                 result.behaviour += "; workload calls not compared: the recorder wrote no file"
                 return
             comparison = compare(
-                self._baseline_workload, recorded, float_tolerance=self.spec.float_tolerance
+                self._baseline_workload,
+                recorded,
+                float_tolerance=self.spec.float_tolerance,
+                unstable=self._unstable_workload,
             )
             span.set(ok=comparison.ok, calls=comparison.calls_compared)
         calls = len(self._baseline_workload.targets.get(result.target, []))
@@ -586,13 +631,15 @@ class OptimizeJob:
         return run
 
     def _recorded_tests(
-        self, checkout: _Checkout, *, keep_inputs: bool
+        self, checkout: _Checkout, *, keep_inputs: bool, again: bool = False
     ) -> tuple[CommandResult, Recording | None]:
         """Run the tests with the behaviour recorder when the command is pytest."""
         argv = self.spec.test_argv()
         with_plugin = recording.with_plugin(argv)
         if with_plugin is None:
             return self._run_tests(checkout.project), None
+        if again:
+            return self._recorded_run(checkout, with_plugin, AA_RECORD_FILE, None, "tests-aa")
         return self._recorded_run(
             checkout, with_plugin, RECORD_FILE, INPUTS_DIR if keep_inputs else None, "tests"
         )
@@ -910,6 +957,8 @@ SHIM_DIR = Path(".optirunner") / "bin"
 RECORD_FILE = Path(".optirunner") / "record.json"
 INPUTS_DIR = Path(".optirunner") / "inputs"
 WORKLOAD_RECORD = Path(".optirunner") / "workload-record.json"
+AA_RECORD_FILE = Path(".optirunner") / "record-aa.json"  # the A/A pass's second recording
+WORKLOAD_AA_RECORD = Path(".optirunner") / "workload-record-aa.json"
 WORKLOAD_INPUTS = Path(".optirunner") / "workload-inputs"
 
 

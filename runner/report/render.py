@@ -93,6 +93,10 @@ def _header(result: JobResult) -> str:
             f"- Workload: {workload.get('calls', 0)} calls of the targets recorded "
             f"in {float(workload.get('duration_s', 0.0)):.1f} s"
         )
+    for what in ("tests", "workload"):
+        aa = result.baseline.get(f"aa_{what}")
+        if isinstance(aa, str):
+            lines.append(f"- A/A ({what}): {aa}")
     if result.outcome is JobOutcome.BASELINE_FAILING and result.baseline.get("tail"):
         lines += [
             "",

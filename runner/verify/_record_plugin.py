@@ -18,7 +18,10 @@ Configuration (environment variables; the plugin does nothing without the first 
   harness that times the target on them (``<folder>/<n>.pkl``, n = the target's index).
 
 Values are encoded here into a tagged JSON structure (never pickled): a value with no faithful
-encoding becomes ``{"t": "unknown", ...}``, which the comparator refuses to call equal.
+encoding becomes ``{"t": "unknown", ...}``, which the comparator never calls equal to anything
+else (the same type on both sides is counted as not comparable). Named module-level objects
+and functions are their qualified names (``{"t": "global"}``), bound methods their function
+and ``self`` (``"method"``), builtin iterators what they have left (``"iterator"``).
 
 Targets are wrapped where the tests find them: the attribute of the module (``pkg/__init__.py``
 is the package ``pkg``) or class, every other module object loaded from the same file, and
@@ -69,6 +72,7 @@ import os
 import pathlib
 import pickle
 import random
+import re
 import sys
 import threading
 import types
@@ -89,7 +93,7 @@ ENV_INPUTS = "OPTIRUNNER_RECORD_INPUTS"
 ENV_MAX_INPUTS = "OPTIRUNNER_RECORD_MAX_INPUTS"
 DEFAULT_MAX_INPUTS = 200
 DEFAULT_MAX_CALLS = 2000
-MAX_DEPTH = 20
+MAX_DEPTH = 60  # token trees with parent pointers nest 2 levels per tree level
 MAX_ELEMENTS = 250_000
 REPR_LIMIT = 200
 SESSION_SITE = "<outside any test>"
@@ -110,6 +114,8 @@ _REPR_TYPES: tuple[type, ...] = (
     uuid.UUID,
     range,
 )
+# Iterators of these modules say what they have left through __reduce__, without advancing.
+_REDUCIBLE_ITERATORS = frozenset({"builtins", "itertools", "collections"})
 # Callables and lazy values: their state is code or a stream, never a comparable value.
 _OPAQUE_TYPES: tuple[type, ...] = (
     types.FunctionType,
@@ -281,12 +287,71 @@ class _Encoder:
             # A mock's observable behaviour is the calls made on it, in order.
             calls = [(str(name), tuple(args), dict(kw)) for name, args, kw in value.mock_calls]
             return {"t": "mock", "type": type_name(type(value)), "calls": self.encode(calls, depth)}
+        special = self._encode_special(value, depth)
+        if special is not None:
+            return special
         if isinstance(value, _OPAQUE_TYPES):
             return unknown(value)  # never consume an iterator: the caller may still need it
         fields = _object_fields(value)
         if fields is None:
             return unknown(value)
         return self._encode_object(value, fields, depth)
+
+    def _encode_special(self, value: object, depth: int) -> Any:  # noqa: PLR0911 - per kind
+        """Values with identity or code in them, encoded by what identifies them: a named
+        module-level object (``_nothing = object()``) or function by its qualified name, a
+        bound method by its function's name and its ``self``, a regex by pattern and flags,
+        a match by its pattern, string and group spans, a partial by its parts."""
+        if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+            owner = getattr(value, "__self__", None)
+            if owner is not None and not isinstance(owner, types.ModuleType):
+                name = f"{type_name(type(owner))}.{getattr(value, '__name__', '?')}"
+                return {"t": "method", "name": name, "self": self.encode(owner, depth)}
+            known = qualified_name(value) or _NAMES.name_of(value)
+            return None if known is None else {"t": "global", "type": "function", "v": known}
+        if isinstance(value, (types.MethodDescriptorType, types.WrapperDescriptorType)):
+            name = f"{type_name(value.__objclass__)}.{value.__name__}"  # str.lower, unbound
+            return {"t": "global", "type": type_name(type(value)), "v": name}
+        if isinstance(value, types.MethodType):
+            function = value.__func__
+            label = qualified_name(function) or str(getattr(function, "__qualname__", "?"))
+            return {"t": "method", "name": label, "self": self.encode(value.__self__, depth)}
+        if isinstance(value, re.Pattern):
+            fields: dict[str, object] = {"pattern": value.pattern, "flags": value.flags}
+            return self._encode_object(value, fields, depth)
+        if isinstance(value, re.Match):
+            fields = {"re": value.re, "string": value.string, "pos": value.pos}
+            fields.update(endpos=value.endpos, regs=value.regs)
+            return self._encode_object(value, fields, depth)
+        if isinstance(value, Iterator) and type(value).__module__ in _REDUCIBLE_ITERATORS:
+            return self._encode_iterator(value, depth)
+        if isinstance(value, functools.partial):
+            fields = {"func": value.func, "args": value.args, "keywords": value.keywords}
+            return self._encode_object(value, fields, depth)
+        if type(value).__eq__ is object.__eq__:  # an object with a value of its own is
+            found = _NAMES.name_of(value)  # compared by that value, wherever it lives
+            if found is not None:
+                return {"t": "global", "type": type_name(type(value)), "v": found}
+        return None
+
+    def _encode_iterator(self, value: Iterator[Any], depth: int) -> Any:
+        """A builtin or itertools iterator by what it has left to yield, read from its
+        ``__reduce__`` (as pickle does), which never advances it: ``iter([1, 2])`` is its
+        items, ``map(f, it)`` is ``f`` and the encoding of ``it``."""
+        try:
+            reduced = value.__reduce__()
+        except Exception:  # not reducible (or a warning turned into an error): unknown
+            return None
+        if not isinstance(reduced, tuple) or len(reduced) < 2:
+            return None
+        node: dict[str, Any] = {"t": "iterator", "type": type_name(type(value))}
+        args, state = reduced[1], reduced[2:]
+        if reduced[0] is iter and len(args) == 1:  # a sequence iterator and its position
+            start = state[0] if state and isinstance(state[0], int) else 0
+            node["items"] = self._items(list(args[0])[start:], depth)
+        else:
+            node["state"] = self.encode([*args, *state], depth)
+        return node
 
     def _encode_object(self, value: object, fields: dict[str, object], depth: int) -> Any:
         encoded = {name: self.encode(field, depth) for name, field in fields.items()}
@@ -314,6 +379,78 @@ class _Encoder:
                 "v": self.encode(value.item(), depth + 1),
             }
         return None
+
+
+def qualified_name(value: object) -> str | None:
+    """``module.Qual.name`` when that name leads back to `value` (or to the recorder's
+    wrapper of it), else None: lambdas, closures and local classes have no such name."""
+    module_name = getattr(value, "__module__", None)
+    qualname = getattr(value, "__qualname__", None)
+    if not isinstance(module_name, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    found: object = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        found = getattr(found, part, _MISSING)
+        if found is _MISSING:
+            return None
+    if found is value or getattr(found, "__wrapped__", None) is value:
+        return qualname if module_name == "builtins" else f"{module_name}.{qualname}"
+    return None
+
+
+class _Names:
+    """Module-level objects by identity, in the project's own modules and the value's type's
+    module: a sentinel (``_nothing = object()``) or a singleton has no value to compare,
+    only a name, the same in every run. Identity is checked again on each lookup."""
+
+    def __init__(self) -> None:
+        self.root = ""
+        # module name -> ((id of the module, its size), index of its globals by id)
+        self._modules: dict[str, tuple[tuple[int, int], dict[int, str]]] = {}
+        self._project: list[str] = []
+        self._seen: tuple[int, str] = (-1, "")  # (len(sys.modules), root) of _project
+
+    def name_of(self, value: object) -> str | None:
+        if isinstance(value, (types.ModuleType, int, str, bytes, tuple, frozenset)):
+            return None  # modules are not values; small values are interned, not named
+        for module_name in [getattr(type(value), "__module__", ""), *self._project_modules()]:
+            module = sys.modules.get(module_name)
+            name = self._index(module_name, module).get(id(value)) if module else None
+            if name is not None and module is not None and module.__dict__.get(name) is value:
+                return name if module_name == "builtins" else f"{module_name}.{name}"
+        return None
+
+    def _project_modules(self) -> list[str]:
+        root = self.root or os.getcwd()
+        if (len(sys.modules), root) != self._seen:
+            self._seen = (len(sys.modules), root)
+            self._project = [
+                name
+                for name, module in list(sys.modules.items())
+                if _is_project_file(getattr(module, "__file__", None), root)
+            ]
+        return self._project
+
+    def _index(self, module_name: str, module: types.ModuleType) -> dict[int, str]:
+        namespace = getattr(module, "__dict__", {})
+        key = (id(module), len(namespace))
+        known, index = self._modules.get(module_name, ((-1, -1), {}))
+        if known != key:
+            index = {}
+            for name, member in list(namespace.items()):
+                if not name.startswith("__") and not isinstance(member, types.ModuleType):
+                    index.setdefault(id(member), name)
+            self._modules[module_name] = (key, index)
+        return index
+
+
+def _is_project_file(path: object, root: str) -> bool:
+    if not isinstance(path, str) or not path.startswith(root + os.sep):
+        return False
+    return "site-packages" not in path and "/.optirunner/" not in path
+
+
+_NAMES = _Names()
 
 
 def _sort_key(node: Any) -> str:

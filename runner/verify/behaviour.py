@@ -3,13 +3,16 @@
 A recording (written by `_record_plugin.py`) lists, per target, every call the test suite made:
 the test that made it, the arguments before and after, and the return value or exception.
 Two recordings agree only when every call agrees exactly. Values the recorder could not encode
-faithfully ("unknown", "truncated") never compare equal: the comparator fails rather than guess.
+faithfully ("unknown", "truncated") are never equal to anything else; on both sides, of one
+type, they are counted as not compared. The A/A pass (`instability`) finds what two runs of
+the unchanged baseline disagree on; `compare` leaves that out and counts it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,9 @@ from runner.errors import OptirunnerError
 FORMAT_VERSION = 1
 SUMMARY_LIMIT = 120
 _UNCOMPARABLE = frozenset({"unknown", "truncated"})
+_SCALARS = frozenset(
+    {"none", "bool", "int", "str", "bytes", "bytearray", "type", "repr", "enum", "global", "cycle"}
+)
 
 Encoded = Any  # a tagged JSON value, as produced by `_record_plugin.encode`
 
@@ -87,14 +93,25 @@ class Comparison:
     ok: bool
     calls_compared: int
     first_mismatch: Mismatch | None = None
+    # Values left out, by reason: not reproduced by the baseline itself, or not comparable.
+    not_compared: Mapping[str, int] = field(default_factory=dict)
+
+    def skipped_text(self) -> str:
+        """``not compared: 12 values of type `_Sentinel`: differ between two baseline runs``."""
+        if not self.not_compared:
+            return ""
+        parts = [f"{count} {reason}" for reason, count in sorted(self.not_compared.items())]
+        return "not compared: " + "; ".join(parts)
 
     def describe(self) -> str:
         """One or two lines for a report."""
         mismatch = self.first_mismatch
+        skipped = self.skipped_text()
         if mismatch is None:
-            if self.calls_compared == 0:
+            if self.calls_compared == 0 and not skipped:
                 return "behaviour: no calls of the targets were recorded, nothing was compared"
-            return f"behaviour identical over {self.calls_compared} recorded calls"
+            text = f"behaviour identical over {self.calls_compared} recorded calls"
+            return f"{text} ({skipped})" if skipped else text
         line = (
             f"behaviour differs: {mismatch.target} in {mismatch.call_site}: {mismatch.field}: "
             f"expected {mismatch.expected}, got {mismatch.actual}"
@@ -231,6 +248,13 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "unknown": lambda node: f"<{node['type']}: {node['repr']}>",
     "truncated": lambda node: f"<{node['type']}: too large to record>",
     "cycle": lambda node: "<cycle>",
+    "global": lambda node: str(node["v"]),
+    "iterator": lambda node: (
+        f"<{node['type']} of [{_join(node['items'])}]>"
+        if "items" in node
+        else f"<{node['type']} of {render(node['state'])}>"
+    ),
+    "method": lambda node: f"<method {node['name']} of {render(node['self'])}>",
     "mock": lambda node: f"<{node['type']} called {render(node['calls'])}>",
 }
 
@@ -260,6 +284,9 @@ def _call_summary(call: Call) -> str:
 
 # -- comparing values -------------------------------------------------------------------------
 
+ValuePath = tuple[str | int, ...]  # where a value sits: an argument key or "return", then JSON keys
+WHOLE_CALL: ValuePath = ("*",)  # the outcome itself (returned vs raised) differs between runs
+
 
 def _type_label(node: Mapping[str, Any]) -> str:
     return str(node.get("type", node["t"]))
@@ -280,11 +307,6 @@ def _node_difference(
     expected: Mapping[str, Any], actual: Mapping[str, Any], tolerance: float | None
 ) -> str | None:
     """The reason two tagged nodes differ at their own level; None to compare their parts."""
-    for node in (expected, actual):
-        if node["t"] == "unknown":
-            return f"cannot compare values of type {node['type']} (no faithful recording)"
-        if node["t"] == "truncated":
-            return f"cannot compare values of type {node['type']}: {node['reason']}"
     if expected["t"] != actual["t"] or expected.get("type") != actual.get("type"):
         return f"type differs: {_type_label(expected)} vs {_type_label(actual)}"
     if expected["t"] == "float" and not _floats_equal(expected["v"], actual["v"], tolerance):
@@ -296,26 +318,86 @@ def _is_node(value: object) -> bool:
     return isinstance(value, Mapping) and isinstance(value.get("t"), str)
 
 
-def difference(  # noqa: PLR0911 - one return per kind of JSON value
-    expected: Encoded, actual: Encoded, tolerance: float | None = None
-) -> str | None:
-    """Why two encoded values differ, or None when they are equal under the strict rules."""
-    if _is_node(expected) or _is_node(actual):
-        if not (_is_node(expected) and _is_node(actual)):
-            return "values differ"
-        reason = _node_difference(expected, actual, tolerance)
-        if reason is not None or expected["t"] == "float":
-            return reason
-    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
-        if expected.keys() != actual.keys():
-            return "values differ"
-        return _first(difference(expected[k], actual[k], tolerance) for k in expected)
-    if isinstance(expected, list) and isinstance(actual, list):
-        if len(expected) != len(actual):
-            return f"lengths differ: {len(expected)} vs {len(actual)}"
-        return _first(difference(e, a, tolerance) for e, a in zip(expected, actual, strict=True))
-    same = type(expected) is type(actual) and expected == actual
-    return None if same else "values differ"
+def _not_comparable(node: Mapping[str, Any]) -> str:
+    if node["t"] == "unknown":
+        return f"values of type `{node['type']}`: no faithful recording"
+    return f"values of type `{node['type']}`: {node.get('reason', 'too large to record')}"
+
+
+@dataclass
+class _Walk:
+    """One comparison of two encoded values, part by part.
+
+    `unstable`: paths where two runs of the unchanged baseline already disagree; what sits
+    there is not compared. A value the recorder could not encode faithfully ("unknown",
+    "truncated") on both sides, of the same type, is not compared either. Both are counted
+    in `skipped`, by reason. With `collect`, every differing path is added to it instead of
+    the walk stopping at the first (that is how the A/A pass finds the unstable paths).
+    """
+
+    tolerance: float | None = None
+    unstable: frozenset[ValuePath] = frozenset()
+    skipped: Counter[str] = field(default_factory=Counter)
+    collect: set[ValuePath] | None = None
+
+    def difference(self, expected: Encoded, actual: Encoded, path: ValuePath = ()) -> str | None:
+        if path in self.unstable:
+            if expected != actual:
+                label = _type_label(expected) if _is_node(expected) else "value"
+                self.skipped[f"values of type `{label}`: differ between two baseline runs"] += 1
+            return None
+        reason = self._difference(expected, actual, path)
+        if reason is not None and self.collect is not None:
+            self.collect.add(path)
+            return None
+        return reason
+
+    def _difference(  # noqa: PLR0911 - one return per kind of JSON value
+        self, expected: Encoded, actual: Encoded, path: ValuePath
+    ) -> str | None:
+        if _is_node(expected) or _is_node(actual):
+            if not (_is_node(expected) and _is_node(actual)):
+                return "values differ"
+            if expected["t"] in _UNCOMPARABLE or actual["t"] in _UNCOMPARABLE:
+                return self._uncomparable(expected, actual)
+            reason = _node_difference(expected, actual, self.tolerance)
+            if reason is not None or expected["t"] == "float":
+                return reason
+            if expected["t"] in _SCALARS:  # a difference is the whole node's, not its "v"'s
+                return None if expected == actual else "values differ"
+        if isinstance(expected, Mapping) and isinstance(actual, Mapping):
+            if expected.keys() != actual.keys():
+                return "values differ"
+            return _first(self.difference(expected[k], actual[k], (*path, k)) for k in expected)
+        if isinstance(expected, list) and isinstance(actual, list):
+            if len(expected) != len(actual):
+                return f"lengths differ: {len(expected)} vs {len(actual)}"
+            pairs = enumerate(zip(expected, actual, strict=True))
+            return _first(self.difference(e, a, (*path, i)) for i, (e, a) in pairs)
+        same = type(expected) is type(actual) and expected == actual
+        return None if same else "values differ"
+
+    def _uncomparable(self, expected: Mapping[str, Any], actual: Mapping[str, Any]) -> str | None:
+        if expected["t"] == actual["t"] and expected.get("type") == actual.get("type"):
+            self.skipped[_not_comparable(expected)] += 1  # not comparable is not unequal
+            return None
+        if _type_label(expected) != _type_label(actual):
+            return f"type differs: {_type_label(expected)} vs {_type_label(actual)}"
+        node = expected if expected["t"] in _UNCOMPARABLE else actual
+        return f"cannot compare values of type {node['type']}: {_not_comparable(node)}"
+
+
+def difference(expected: Encoded, actual: Encoded, tolerance: float | None = None) -> str | None:
+    """Why two encoded values differ, or None when they are equal under the strict rules
+    (values that cannot be compared, on both sides and of one type, are not unequal)."""
+    return _Walk(tolerance).difference(expected, actual)
+
+
+def differing_paths(expected: Encoded, actual: Encoded, root: ValuePath) -> set[ValuePath]:
+    """Every path under `root` where two encoded values differ (nothing below a difference)."""
+    found: set[ValuePath] = set()
+    _Walk(collect=found).difference(expected, actual, root)
+    return found
 
 
 def _first(reasons: Any) -> str | None:
@@ -331,7 +413,7 @@ def _argument_mismatch(
     when: str,
     expected: Mapping[str, Encoded],
     actual: Mapping[str, Encoded],
-    tolerance: float | None,
+    walk: _Walk,
 ) -> Mismatch | None:
     """The first argument that differs (before or after the call, as `when` says)."""
     for key in dict.fromkeys([*expected, *actual]):
@@ -339,19 +421,17 @@ def _argument_mismatch(
         if key not in expected or key not in actual:
             shown = ("<absent>", "<passed>") if key not in expected else ("<passed>", "<absent>")
             return Mismatch(target, call.call_site, field_name, *shown, "the calls differ")
-        reason = difference(expected[key], actual[key], tolerance)
+        reason = walk.difference(expected[key], actual[key], (when, key))
         if reason is not None:
             expected_text, actual_text = _summary(expected[key]), _summary(actual[key])
             return Mismatch(target, call.call_site, field_name, expected_text, actual_text, reason)
     return None
 
 
-def _outcome_mismatch(
-    target: str, expected: Call, actual: Call, tolerance: float | None
-) -> Mismatch | None:
+def _outcome_mismatch(target: str, expected: Call, actual: Call, walk: _Walk) -> Mismatch | None:
     site = expected.call_site
     if expected.outcome == actual.outcome == "return":
-        reason = difference(expected.value, actual.value, tolerance)
+        reason = walk.difference(expected.value, actual.value, ("return",))
         if reason is None:
             return None
         return Mismatch(
@@ -364,11 +444,24 @@ def _outcome_mismatch(
     if expected.outcome != actual.outcome:
         reason = "one raised, the other returned"
     elif expected_type == actual_type:
+        if ("message",) in walk.unstable:
+            walk.skipped[f"messages of `{expected_type}`: differ between two baseline runs"] += 1
+            return None
         reason = "exception message differs"
     else:
         reason = "exception type differs"
     return Mismatch(
         target, site, "exception", _outcome_summary(expected), _outcome_summary(actual), reason
+    )
+
+
+def _compare_call(target: str, expected: Call, actual: Call, walk: _Walk) -> Mismatch | None:
+    return (
+        _argument_mismatch(target, expected, "before", expected.args, actual.args, walk)
+        or _outcome_mismatch(target, expected, actual, walk)
+        or _argument_mismatch(
+            target, expected, "after", expected.args_after, actual.args_after, walk
+        )
     )
 
 
@@ -381,14 +474,7 @@ def compare_call(
     different inputs (nondeterminism, or an earlier unrecorded side effect), and nothing
     after that point can be compared meaningfully.
     """
-    tolerance = float_tolerance
-    return (
-        _argument_mismatch(target, expected, "before", expected.args, actual.args, tolerance)
-        or _outcome_mismatch(target, expected, actual, tolerance)
-        or _argument_mismatch(
-            target, expected, "after", expected.args_after, actual.args_after, tolerance
-        )
-    )
+    return _compare_call(target, expected, actual, _Walk(float_tolerance))
 
 
 def _by_site(calls: list[Call]) -> dict[str, list[Call]]:
@@ -396,6 +482,73 @@ def _by_site(calls: list[Call]) -> dict[str, list[Call]]:
     for call in calls:
         sites.setdefault(call.site, []).append(call)
     return sites
+
+
+# -- the A/A pass: what two runs of the unchanged baseline do not reproduce -------------------
+
+
+@dataclass(frozen=True)
+class Instability:
+    """Where two recordings of the unchanged baseline disagree: per call (target, test,
+    position in that test), the paths of the values that differ; and the tests whose
+    number of calls of a target differs, whose calls are then not compared at all."""
+
+    paths: Mapping[tuple[str, str, int], frozenset[ValuePath]] = field(default_factory=dict)
+    sites: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def empty(self) -> bool:
+        """Whether the two runs agreed everywhere."""
+        return not self.paths and not self.sites
+
+    def describe(self) -> str:
+        """One line for a report."""
+        if self.empty:
+            return "two baseline runs agree on every recorded value"
+        values = sum(len(paths) for paths in self.paths.values())
+        parts = [f"{values} values in {len(self.paths)} calls"] if self.paths else []
+        if self.sites:
+            parts.append(f"the number of calls in {len(self.sites)} tests")
+        return f"two baseline runs differ in {' and '.join(parts)}: those are not compared"
+
+
+def _call_paths(first: Call, second: Call) -> frozenset[ValuePath]:
+    if first.outcome != second.outcome:
+        return frozenset({WHOLE_CALL})
+    found: set[ValuePath] = set()
+    for when, a, b in (
+        ("before", first.args, second.args),
+        ("after", first.args_after, second.args_after),
+    ):
+        for key in a.keys() & b.keys():
+            found |= differing_paths(a[key], b[key], (when, key))
+    if first.outcome == "return":
+        found |= differing_paths(first.value, second.value, ("return",))
+    elif first.exception != second.exception and first.exception and second.exception:
+        found.add(("message",) if first.exception[0] == second.exception[0] else WHOLE_CALL)
+    return frozenset(found)
+
+
+def instability(first: Recording, second: Recording) -> Instability:
+    """The A/A pass: compare two recordings of the same, unchanged code, everywhere."""
+    paths: dict[tuple[str, str, int], frozenset[ValuePath]] = {}
+    sites: set[tuple[str, str]] = set()
+    for target in dict.fromkeys([*first.targets, *second.targets]):
+        a_sites = _by_site(first.targets.get(target, []))
+        b_sites = _by_site(second.targets.get(target, []))
+        for site in dict.fromkeys([*a_sites, *b_sites]):
+            a_calls, b_calls = a_sites.get(site, []), b_sites.get(site, [])
+            if len(a_calls) != len(b_calls):
+                sites.add((target, site))
+                continue
+            for index, (a, b) in enumerate(zip(a_calls, b_calls, strict=True)):
+                found = _call_paths(a, b)
+                if found:
+                    paths[(target, site, index)] = found
+    return Instability(paths, frozenset(sites))
+
+
+# -- comparing recordings ---------------------------------------------------------------------
 
 
 def _count_mismatch(target: str, expected: list[Call], actual: list[Call]) -> Mismatch:
@@ -423,46 +576,68 @@ def _error_mismatch(target: str, baseline: Recording, candidate: Recording) -> M
     )
 
 
+@dataclass
+class _Tally:
+    compared: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
 def _compare_target(
     target: str,
     baseline: Recording,
     candidate: Recording,
     tolerance: float | None,
-) -> tuple[int, Mismatch | None]:
+    unstable: Instability,
+    tally: _Tally,
+) -> Mismatch | None:
     expected_sites = _by_site(baseline.targets.get(target, []))
     actual_sites = _by_site(candidate.targets.get(target, []))
-    compared = 0
     for site in dict.fromkeys([*expected_sites, *actual_sites]):
         expected, actual = expected_sites.get(site, []), actual_sites.get(site, [])
-        for expected_call, actual_call in zip(expected, actual, strict=False):
-            compared += 1
-            found = compare_call(target, expected_call, actual_call, float_tolerance=tolerance)
+        if (target, site) in unstable.sites:
+            reason = "calls in tests whose number of calls differs between two baseline runs"
+            tally.skipped[reason] += max(len(expected), len(actual))
+            continue
+        for index, (expected_call, actual_call) in enumerate(zip(expected, actual, strict=False)):
+            paths = unstable.paths.get((target, site, index), frozenset())
+            if WHOLE_CALL in paths:
+                tally.skipped["calls whose outcome differs between two baseline runs"] += 1
+                continue
+            tally.compared += 1
+            walk = _Walk(tolerance, paths, tally.skipped)
+            found = _compare_call(target, expected_call, actual_call, walk)
             if found is not None:
-                return compared, found
+                return found
         if len(expected) != len(actual):
-            return compared, _count_mismatch(target, expected, actual)
+            return _count_mismatch(target, expected, actual)
     dropped = baseline.dropped.get(target, 0), candidate.dropped.get(target, 0)
     if dropped[0] != dropped[1]:
         field_name = "missing call" if dropped[0] > dropped[1] else "extra call"
         counts = tuple(f"{n} calls past the recording cap" for n in dropped)
-        return compared, Mismatch(target, "<past the recording cap>", field_name, *counts)
-    return compared, None
+        return Mismatch(target, "<past the recording cap>", field_name, *counts)
+    return None
 
 
 def compare(
-    baseline: Recording, candidate: Recording, *, float_tolerance: float | None = None
+    baseline: Recording,
+    candidate: Recording,
+    *,
+    float_tolerance: float | None = None,
+    unstable: Instability | None = None,
 ) -> Comparison:
     """Compare the candidate's recorded behaviour with the baseline's, strictly.
 
     `float_tolerance`, when given, is a relative tolerance for floats; otherwise floats must be
-    identical (nan equals nan, -0.0 differs from 0.0). Everything else must be equal exactly.
+    identical (nan equals nan, -0.0 differs from 0.0). Everything else must be equal exactly,
+    except what `unstable` (the A/A pass) says two baseline runs do not reproduce, and values
+    that cannot be compared on either side: those are counted, never called unequal.
     """
-    compared = 0
+    tally = _Tally()
+    aa = unstable or Instability()
     for target in dict.fromkeys([*baseline.targets, *candidate.targets, *baseline.errors]):
         mismatch = _error_mismatch(target, baseline, candidate)
         if mismatch is None:
-            count, mismatch = _compare_target(target, baseline, candidate, float_tolerance)
-            compared += count
+            mismatch = _compare_target(target, baseline, candidate, float_tolerance, aa, tally)
         if mismatch is not None:
-            return Comparison(ok=False, calls_compared=compared, first_mismatch=mismatch)
-    return Comparison(ok=True, calls_compared=compared)
+            return Comparison(False, tally.compared, mismatch, dict(tally.skipped))
+    return Comparison(ok=True, calls_compared=tally.compared, not_compared=dict(tally.skipped))

@@ -123,23 +123,34 @@ def test_a_different_exception_message_or_a_return_instead_is_rejected() -> None
     assert (returned.field, returned.actual) == ("exception", "returned 1")
 
 
-def test_an_unknown_return_never_compares_equal_even_to_itself() -> None:
+def test_an_unknown_return_is_not_compared_and_says_so() -> None:
     class Opaque:
         __slots__ = ()
 
     recording = record(Opaque, once())
     result = compare(recording, recording)
-    assert not result.ok
-    assert result.first_mismatch is not None
-    assert result.first_mismatch.field == "return"
-    assert "cannot compare values of type" in result.describe()
+    assert result.ok  # not comparable is not unequal: the candidate is not blamed for it
+    assert result.not_compared == {
+        f"values of type `{plugin.type_name(Opaque)}`: no faithful recording": 1
+    }
+    assert "not compared: 1 values of type" in result.describe()
     assert "Opaque" in result.describe()
 
 
-def test_a_differing_unknown_return_is_rejected() -> None:
+def test_an_unknown_return_of_another_type_is_rejected() -> None:
+    class Opaque:
+        __slots__ = ()
+
+    result = check(Opaque, lambda: (x for x in [1]), once())
+    assert not result.ok
+    assert "type differs" in result.describe()
+
+
+def test_a_differing_iterator_return_is_rejected() -> None:
     result = check(lambda: iter([1]), lambda: iter([2]), once())
     assert not result.ok
-    assert "cannot compare values of type list_iterator" in result.describe()
+    assert result.first_mismatch is not None
+    assert result.first_mismatch.expected == "<list_iterator of [1]>"
 
 
 def test_missing_and_extra_calls_are_rejected() -> None:
@@ -321,14 +332,19 @@ def test_encoder_never_consumes_iterators() -> None:
 
 def test_encoder_caps_depth_size_and_cycles() -> None:
     nested: list[Any] = []
-    for _ in range(30):
+    for _ in range(70):
         nested = [nested]
     assert plugin.encode(nested)["t"] == "truncated"
     assert plugin.encode(list(range(300_000)))["reason"] == "more than 250000 elements"
     loop: list[Any] = [1]
     loop.append(loop)
     assert plugin.encode(loop)["items"][1] == {"t": "cycle", "up": 1}
-    assert not compare(r := record(lambda: list(range(300_000)), once()), r).ok
+    both_truncated = compare(r := record(lambda: list(range(300_000)), once()), r)
+    assert both_truncated.ok  # too large on both sides: not compared, and counted
+    assert both_truncated.not_compared == {"values of type `list`: more than 250000 elements": 1}
+    smaller = compare(r, record(lambda: list(range(10)), once()))
+    assert not smaller.ok
+    assert "cannot compare values of type list" in smaller.describe()
 
 
 def test_encoder_numpy_arrays() -> None:

@@ -6,18 +6,11 @@ on representative sizes."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from runner.agent import providers
-from runner.agent.providers.base import Candidate, TargetSource
-from runner.config import Settings
-from runner.job import OptimizeJob
 from runner.result import CandidateResult, CandidateStatus, JobOutcome
-from runner.sandbox import make_sandbox
-from runner.spec import JobSpec, Target
-from tests.projects import write_files
+from runner.spec import Target
+from tests.verify.jobs import ScriptedProvider, run_fixture_job
 
 pytestmark = pytest.mark.slow
 
@@ -77,38 +70,21 @@ CANDIDATES = {
 }
 
 
-class FixtureProvider:
+class FixtureProvider(ScriptedProvider):
     """Hand-written candidates, as an AI would propose them."""
 
-    name = "fixture"
-
-    def propose(self, source: TargetSource, limit: int) -> list[Candidate]:
-        found = CANDIDATES.get(source.target.qualname, [])
-        return [Candidate(source.target, rule, code, rule) for rule, code in found][:limit]
+    candidates = CANDIDATES
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CandidateResult]:
-    root = tmp_path_factory.mktemp("evidence")
-    project = write_files(root / "project", FILES)
-    patch = pytest.MonkeyPatch()
-    patch.setitem(providers.PROVIDERS, "fixture", f"{__name__}:FixtureProvider")
-    settings = Settings(
-        state_dir=root / "state",
-        sandbox={"backend": "none"},
-        measure={"budget_s": 4, "instructions": "never", "noise_check": False},
+    result = run_fixture_job(
+        tmp_path_factory.mktemp("evidence"),
+        FILES,
+        f"{__name__}:FixtureProvider",
+        (Target(INIT, "count_numbers"), Target(INIT, "never_called")),
         inputs={"generated": 150, "class_pairs": 2, "shrink_rounds": 6},
     )
-    spec = JobSpec(
-        repo=str(project),
-        targets=(Target(INIT, "count_numbers"), Target(INIT, "never_called")),
-        test_cmd=f"{sys.executable} -m pytest -q -p no:cacheprovider tests",
-        provider="fixture",
-    )
-    try:
-        result = OptimizeJob(settings, spec, make_sandbox(settings)).run()
-    finally:
-        patch.undo()
     assert result.outcome is JobOutcome.SUCCEEDED, result.message
     return {c.rule: c for c in result.candidates}
 

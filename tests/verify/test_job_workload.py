@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.agent import providers
 from runner.agent.providers.base import Candidate, TargetSource
-from runner.config import Settings
-from runner.job import OptimizeJob
 from runner.result import CandidateResult, CandidateStatus, JobOutcome, JobResult
-from runner.sandbox import make_sandbox
-from runner.spec import JobSpec, Target
-from tests.projects import write_files
+from runner.spec import Target
+from tests.verify.jobs import run_fixture_job
 
 pytestmark = pytest.mark.slow
 
@@ -86,26 +82,14 @@ class FixtureProvider:
 
 
 def _job(root: Path, workload: str) -> JobResult:
-    project = write_files(root / "project", FILES)
-    patch = pytest.MonkeyPatch()
-    patch.setitem(providers.PROVIDERS, "fixture", f"{__name__}:FixtureProvider")
-    settings = Settings(
-        state_dir=root / "state",
-        sandbox={"backend": "none"},
-        measure={"budget_s": 4, "instructions": "never", "noise_check": False},
+    return run_fixture_job(
+        root,
+        FILES,
+        f"{__name__}:FixtureProvider",
+        (TARGET,),
         inputs={"generated": 60, "class_pairs": 2, "shrink_rounds": 4},
-    )
-    spec = JobSpec(
-        repo=str(project),
-        targets=(TARGET,),
-        test_cmd=f"{sys.executable} -m pytest -q -p no:cacheprovider tests",
         workload_cmd=f"{sys.executable} bench/{workload}",
-        provider="fixture",
     )
-    try:
-        return OptimizeJob(settings, spec, make_sandbox(settings)).run()
-    finally:
-        patch.undo()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,196 @@
+"""runner.verify._record_plugin: the encodings of real libraries' values (issue 23, item 2).
+
+Each rule is checked on the shape a real library gives it: jsonpointer's module-level
+sentinel, sqlparse's token trees with parent pointers and its lexer holding bound
+``Pattern.match`` methods and a lock, parse's ``re.Match`` arguments, toolz's ``map``
+arguments, exceptions as values. An identical rewrite must compare equal; a rewrite that
+changes what the value holds must not.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from runner.verify import _record_plugin as plugin
+from runner.verify.behaviour import compare, render
+from tests.verify.test_behaviour import check, once, record
+
+
+@pytest.fixture
+def project_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """A module of the project under test (a file under the recorder's root)."""
+    source = tmp_path / "pointer.py"
+    source.write_text(
+        "_nothing = object()\n"
+        "def resolve(doc, key, default=_nothing):\n"
+        "    if key in doc:\n"
+        "        return doc[key]\n"
+        "    return default\n"
+    )
+    spec = importlib.util.spec_from_file_location("pointer", source)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pointer"] = module
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(plugin._NAMES, "root", str(tmp_path))
+    yield module
+    del sys.modules["pointer"]
+
+
+def test_a_module_level_sentinel_is_its_name(project_module: ModuleType) -> None:
+    node = plugin.encode(project_module._nothing)
+    assert node == {"t": "global", "type": "object", "v": "pointer._nothing"}
+    assert render(node) == "pointer._nothing"
+    identical = check(project_module.resolve, project_module.resolve, once({}, "a"))
+    assert identical.ok
+    assert not identical.not_compared
+
+
+def test_a_fresh_object_where_the_sentinel_was_is_rejected(project_module: ModuleType) -> None:
+    result = check(project_module.resolve, lambda doc, key: object(), once({}, "a"))
+    assert not result.ok
+    assert "cannot compare values of type object" in result.describe()
+
+
+class Token:
+    """sqlparse's shape: tokens point at their parent, lists hold tokens."""
+
+    def __init__(self, value: str, parent: Any = None) -> None:
+        self.value = value
+        self.parent = parent
+        self.tokens: list[Token] = []
+
+
+def _tree(depth: int, leaf: str) -> Token:
+    root = node = Token("statement")
+    for level in range(depth):
+        child = Token(f"group{level}", parent=node)
+        node.tokens.append(child)
+        node.tokens.append(Token(" ", parent=node))
+        node = child
+    node.tokens.append(Token(leaf, parent=node))
+    return root
+
+
+def test_a_token_tree_with_parent_pointers_is_compared_field_by_field() -> None:
+    # 25 levels of groups: 50 levels of value, past the old cap of 20 (then "truncated").
+    encoded = plugin.encode(_tree(25, "users"))
+    assert encoded["t"] == "object"
+    first_child = encoded["fields"]["tokens"]["items"][0]
+    assert first_child["fields"]["parent"] == {"t": "cycle", "up": 3}  # object, list, object
+    same = check(lambda: _tree(25, "users"), lambda: _tree(25, "users"), once())
+    assert same.ok
+    assert not same.not_compared
+    changed = check(lambda: _tree(25, "users"), lambda: _tree(25, "USERS"), once())
+    assert not changed.ok
+    assert changed.first_mismatch is not None
+    assert changed.first_mismatch.field == "return"
+
+
+class Lexer:
+    """sqlparse's Lexer: a lock and (bound Pattern.match, token type) pairs."""
+
+    def __init__(self, flags: int = re.IGNORECASE) -> None:
+        self._lock = threading.Lock()
+        self.rules = [(re.compile(p, flags).match, kind) for p, kind in (("\\s+", "ws"),)]
+
+
+def test_bound_builtin_methods_compare_by_name_and_self_and_a_lock_is_not_compared() -> None:
+    rules = plugin.encode(Lexer())["fields"]["rules"]["items"][0]["items"][0]
+    assert rules["t"] == "method"
+    assert rules["name"] == "re.Pattern.match"
+    assert rules["self"]["fields"]["pattern"] == {"t": "str", "v": "\\s+"}
+    same = check(Lexer, Lexer, once())
+    assert same.ok
+    assert same.not_compared == {"values of type `_thread.lock`: no faithful recording": 1}
+    other_flags = check(Lexer, lambda: Lexer(flags=0), once())
+    assert not other_flags.ok
+
+
+def test_a_match_argument_is_its_pattern_string_and_spans() -> None:
+    # parse's int_convert(string, match): a Match made by the same pattern on the same text.
+    def convert(string: str, match: re.Match[str]) -> int:
+        return int(string)
+
+    text = "width 42"
+    calls = [("t::test", ("42", re.search(r"(\d+)", text)), {})]
+    assert check(convert, convert, calls).ok
+    node = plugin.encode(re.search(r"(?P<n>\d+)", text))
+    assert node["type"] == "re.Match"
+    assert node["fields"]["regs"]["items"][1] == plugin.encode((6, 8))
+    shifted = plugin.encode(re.search(r"(?P<n>\d+)", "width 420"))
+    assert shifted != node
+
+
+def test_a_map_argument_is_what_it_has_left_and_is_not_consumed() -> None:
+    # toolz.frequencies(map(str.lower, words)): the recorder must not eat the input.
+    def frequencies(seq: Any) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in seq:
+            counts[item] = counts.get(item, 0) + 1
+        return counts
+
+    words = ["Pear", "apple", "pear"]
+    calls = [("t::test", (map(str.lower, words),), {})]
+    recording = record(frequencies, calls)
+    call = recording.targets["pkg/mod.py::f"][0]
+    assert call.value == plugin.encode({"pear": 2, "apple": 1})  # the items were all counted
+    before = call.args["0"]
+    assert before["t"] == "iterator"
+    assert before["type"] == "map"
+    assert before["state"]["items"][0] == {
+        "t": "global",
+        "type": "method_descriptor",
+        "v": "str.lower",
+    }
+    assert call.args_after["0"]["state"]["items"][1]["items"] == []  # exhausted by the call
+    assert compare(recording, record(frequencies, [("t::test", (map(str.lower, words),), {})])).ok
+
+
+def test_exceptions_as_values_compare_by_type_and_args() -> None:
+    def errors(*args: Any) -> list[Exception]:
+        return [ValueError(*args)]
+
+    assert check(errors, errors, once("bad", 3)).ok
+    assert not check(errors, lambda *a: [ValueError("bad", 4)], once("bad", 3)).ok
+    assert not check(errors, lambda *a: [TypeError(*a)], once("bad", 3)).ok
+
+
+def test_nan_equals_nan_and_signed_zero_differs() -> None:
+    assert check(lambda: [float("nan")], lambda: [float("nan")], once()).ok
+    assert not check(lambda: -0.0, lambda: 0.0, once()).ok
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (threading.Lock, "_thread.lock"),
+        (lambda: json, "module"),
+        (lambda: (line for line in ["a"]), "generator"),
+    ],
+)
+def test_unrecordable_values_are_not_comparable_rather_than_unequal(
+    make: Callable[[], Any], kind: str
+) -> None:
+    result = check(make, make, once())
+    assert result.ok
+    assert result.not_compared == {f"values of type `{kind}`: no faithful recording": 1}
+
+
+def test_functions_are_their_qualified_names_and_lambdas_are_not_comparable() -> None:
+    assert plugin.encode(json.dumps) == {"t": "global", "type": "function", "v": "json.dumps"}
+    assert plugin.encode(len) == {"t": "global", "type": "function", "v": "len"}
+    assert plugin.encode(lambda: 0)["t"] == "unknown"
+    bound = plugin.encode("abc".upper)
+    assert bound == {"t": "method", "name": "str.upper", "self": {"t": "str", "v": "abc"}}
