@@ -178,7 +178,7 @@ def run_one(
     return entry
 
 
-def _read_blobs(path: str) -> list[bytes]:
+def _read_blobs(path: str, recorder: Any) -> list[bytes]:
     if not path:
         return []
     try:
@@ -186,7 +186,7 @@ def _read_blobs(path: str) -> list[bytes]:
             calls = pickle.load(handle)  # noqa: S301 - written by our own recorder
     except BaseException as exc:
         raise HarnessError(f"cannot read inputs {path}: {type(exc).__name__}: {exc}") from exc
-    return [pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL) for call in calls]
+    return [recorder.dumps(call) for call in calls]  # the recorder's pickler: re.Match too
 
 
 def run(options: argparse.Namespace) -> dict[str, Any]:
@@ -194,7 +194,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     recorder = _load("optirunner_record_encoding", RECORDER)
     replay = sys.modules["optirunner_replay_harness"]
     func = replay.resolve_target(options.target)
-    blobs = _read_blobs(options.inputs)
+    blobs = _read_blobs(options.inputs, recorder)
     try:
         with open(options.specs, encoding="utf-8") as handle:
             specs = json.load(handle)
@@ -218,13 +218,13 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             outputs.append({"outcome": "skipped", "reason": f"{type(exc).__name__}: {exc}"})
             continue
         if index in wanted:
-            built[index] = pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+            built[index] = recorder.dumps((args, kwargs))
         outputs.append(run_one(func, recorder, args, kwargs, options.seed, options.call_timeout))
     _write_json(options.out, outputs)
     for path, indices in timing.items():
         calls = [pickle.loads(built[i]) for i in indices if i in built]  # noqa: S301 - ours
         with open(path, "wb") as handle:
-            pickle.dump(calls, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(recorder.dumps(calls))
     return {"calls": len(specs), "done": len(outputs), "seconds": time.perf_counter() - started}
 
 

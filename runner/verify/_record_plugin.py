@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copyreg
 import dataclasses
 import datetime
 import decimal
@@ -67,7 +68,9 @@ import fractions
 import functools
 import importlib
 import inspect
+import io
 import json
+import operator
 import os
 import pathlib
 import pickle
@@ -243,6 +246,13 @@ class _Encoder:
             raise _Truncated(f"more than {self.max_elements} elements")
         if depth > self.max_depth:
             raise _Truncated(f"nested deeper than {self.max_depth} levels")
+        kind = type(value)
+        if kind is str:  # the commonest values first, by exact type (no isinstance chain)
+            return {"t": "str", "v": value}
+        if kind is int and -_SMALL_INT < value < _SMALL_INT:  # type: ignore[operator]
+            return {"t": "int", "v": value}
+        if value is None:
+            return {"t": "none"}
         numpy_node = self._encode_numpy(value, depth)
         if numpy_node is not None:
             return numpy_node
@@ -865,7 +875,7 @@ class Recorder:
         if len(kept) >= self.max_inputs:
             return
         try:
-            kept.append(pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
+            kept.append(dumps((args, kwargs)))
         except Exception:  # lambdas, open files...: that call is not replayable
             self.unpicklable[target] = self.unpicklable.get(target, 0) + 1
 
@@ -882,7 +892,7 @@ class Recorder:
             calls = [pickle.loads(blob) for blob in self.inputs.get(target, [])]  # noqa: S301 - our own pickles
             out = folder / f"{index}.pkl"
             temporary = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-            temporary.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))
+            temporary.write_bytes(dumps(calls))
             os.replace(temporary, out)
         return kept
 
@@ -925,6 +935,31 @@ class Recorder:
                 },
                 **extra,
             }
+
+
+def _reduce_match(match: re.Match[Any]) -> tuple[Any, tuple[Any, ...]]:
+    """A match, pickled as the call of its pattern that gives it again: ``fullmatch``,
+    ``match`` or ``search`` on the same string, pos and endpos, whichever reproduces every
+    group's span (parse passes the ``re.Match`` its pattern made to converters)."""
+    pattern, string, pos, endpos = match.re, match.string, match.pos, match.endpos
+    for method in ("fullmatch", "match", "search"):
+        again = getattr(pattern, method)(string, pos, endpos)
+        if again is not None and again.regs == match.regs:
+            return operator.methodcaller(method, string, pos, endpos), (pattern,)
+    raise pickle.PicklingError("this re.Match cannot be made again from its pattern")
+
+
+_REDUCERS: dict[type, Callable[[Any], Any]] = {re.Match: _reduce_match}
+
+
+def dumps(value: object) -> bytes:
+    """``pickle.dumps``, with ``re.Match`` made picklable (for this pickler only: the
+    project's own pickling is never changed)."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, **_REDUCERS}
+    pickler.dump(value)
+    return out.getvalue()
 
 
 def write_document(document: dict[str, Any], out: Path) -> None:

@@ -166,14 +166,18 @@ class Inputs:
     """
 
     def __init__(self, calls: list[Call], share_all: bool = False) -> None:
-        self.blobs = [pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL) for call in calls]
         # share_all: the runner saw no recorded call mutate its arguments (baseline and
         # candidate alike, or the behaviour check would have failed), so copies are waste.
+        # A call that plain pickle cannot copy (an re.Match argument, which the recorder's
+        # own pickler wrote) is shared too: both arms get the same objects every pass.
+        self.blobs = [_blob(call) for call in calls]
         self.shared = [
             call
-            if share_all or (_immutable(call[0]) and _immutable(tuple(call[1].values())))
+            if share_all
+            or not blob
+            or (_immutable(call[0]) and _immutable(tuple(call[1].values())))
             else None
-            for call in calls
+            for call, blob in zip(calls, self.blobs)  # noqa: B905 - Python < 3.10 too
         ]
 
     def __len__(self) -> int:
@@ -195,6 +199,13 @@ class Inputs:
             call = shared[i % n]
             out.append(call if call is not None else loads(blobs[i % n]))
         return out
+
+
+def _blob(call: Call) -> bytes:
+    try:
+        return pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # not copyable by plain pickle: shared instead (b"")
+        return b""
 
 
 def load_inputs(path: str, share_all: bool = False) -> Inputs:

@@ -328,11 +328,13 @@ def _not_comparable(node: Mapping[str, Any]) -> str:
 class _Walk:
     """One comparison of two encoded values, part by part.
 
-    `unstable`: paths where two runs of the unchanged baseline already disagree; what sits
-    there is not compared. A value the recorder could not encode faithfully ("unknown",
-    "truncated") on both sides, of the same type, is not compared either. Both are counted
-    in `skipped`, by reason. With `collect`, every differing path is added to it instead of
-    the walk stopping at the first (that is how the A/A pass finds the unstable paths).
+    Identical encodings are equal (one comparison in C, no walk). Otherwise, `unstable`:
+    paths where two runs of the unchanged baseline already disagree; what sits there is not
+    compared. A value the recorder could not encode faithfully ("unknown", "truncated") on
+    both sides, of the same type, is not compared either. Both are counted in `skipped`, by
+    reason (inside identical encodings, only a whole value that is one). With `collect`,
+    every differing path is added to it instead of the walk stopping at the first (that is
+    how the A/A pass finds the unstable paths).
     """
 
     tolerance: float | None = None
@@ -341,10 +343,13 @@ class _Walk:
     collect: set[ValuePath] | None = None
 
     def difference(self, expected: Encoded, actual: Encoded, path: ValuePath = ()) -> str | None:
+        if expected == actual:  # identical encodings (compared in C): nothing to walk
+            if _is_node(expected) and expected["t"] in _UNCOMPARABLE:  # only ever whole
+                self.skipped[_not_comparable(expected)] += 1  # values: counted, not equal
+            return None
         if path in self.unstable:
-            if expected != actual:
-                label = _type_label(expected) if _is_node(expected) else "value"
-                self.skipped[f"values of type `{label}`: differ between two baseline runs"] += 1
+            label = _type_label(expected) if _is_node(expected) else "value"
+            self.skipped[f"values of type `{label}`: differ between two baseline runs"] += 1
             return None
         reason = self._difference(expected, actual, path)
         if reason is not None and self.collect is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import pickle
 import re
 import sys
 import threading
@@ -176,16 +178,34 @@ def test_nan_equals_nan_and_signed_zero_differs() -> None:
     ("make", "kind"),
     [
         (threading.Lock, "_thread.lock"),
-        (lambda: json, "module"),
         (lambda: (line for line in ["a"]), "generator"),
+        (lambda: open(os.devnull), "_io.TextIOWrapper"),  # noqa: SIM115 - kept open on purpose
     ],
 )
 def test_unrecordable_values_are_not_comparable_rather_than_unequal(
     make: Callable[[], Any], kind: str
 ) -> None:
-    result = check(make, make, once())
+    alive: list[Any] = []  # live objects: their reprs differ (addresses), as between two runs
+
+    def keep() -> Any:
+        alive.append(make())
+        return alive[-1]
+
+    result = check(keep, keep, once())
     assert result.ok
     assert result.not_compared == {f"values of type `{kind}`: no faithful recording": 1}
+    for value in alive:
+        getattr(value, "close", lambda: None)()
+
+
+def test_a_module_is_not_comparable_even_when_its_recordings_are_identical() -> None:
+    assert plugin.encode(json)["t"] == "unknown"
+    result = check(lambda: json, lambda: json, once())
+    assert result.ok
+    assert result.not_compared == {"values of type `module`: no faithful recording": 1}
+    inside = check(lambda: [json], lambda: [json], once())  # identical, inside a value:
+    assert inside.ok  # equal at once (no walk), so not counted
+    assert inside.not_compared == {}
 
 
 def test_functions_are_their_qualified_names_and_lambdas_are_not_comparable() -> None:
@@ -194,3 +214,23 @@ def test_functions_are_their_qualified_names_and_lambdas_are_not_comparable() ->
     assert plugin.encode(lambda: 0)["t"] == "unknown"
     bound = plugin.encode("abc".upper)
     assert bound == {"t": "method", "name": "str.upper", "self": {"t": "str", "v": "abc"}}
+
+
+def test_a_match_argument_is_kept_for_replay_and_made_again_from_its_pattern() -> None:
+    recorder = plugin.Recorder()
+    recorder.max_inputs = 5
+    wrapped = recorder.wrap("parse.py::convert", lambda string, match: int(string))
+    pattern = re.compile(r"(?P<a_b>[-+ ]?\d+)")
+    for text in ("12", "-7"):
+        wrapped(text, pattern.fullmatch(text))
+    assert len(recorder.inputs["parse.py::convert"]) == 2  # plain pickle refuses a Match
+    assert "parse.py::convert" not in recorder.unpicklable
+    (string, match), _ = pickle.loads(recorder.inputs["parse.py::convert"][1])  # noqa: S301
+    assert (string, match.group("a_b"), match.regs) == ("-7", "-7", ((0, 2), (0, 2)))
+    # search found it past pos 0: made again by search, with the same pos and spans
+    found = re.compile(r"\d+").search("ab 42 c", 1)
+    assert found is not None
+    again = pickle.loads(plugin.dumps(found))  # noqa: S301 - our own pickle
+    assert (again.regs, again.pos, again.string) == (found.regs, 1, "ab 42 c")
+    with pytest.raises(TypeError):
+        pickle.dumps(found)  # the project's own pickling is unchanged
