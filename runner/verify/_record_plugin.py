@@ -240,7 +240,7 @@ class _Encoder:
         self.remaining = max_elements
         self.path: list[int] = []
 
-    def encode(self, value: object, depth: int) -> Any:
+    def encode(self, value: object, depth: int) -> Any:  # noqa: PLR0911 - fast paths first
         self.remaining -= 1
         if self.remaining < 0:
             raise _Truncated(f"more than {self.max_elements} elements")
