@@ -260,8 +260,28 @@ def _mutations(text: str) -> list[str]:
         text * 2,
         text[::-1],
         "",
+        *_other_digits(text),
     ]
     return [v for v in dict.fromkeys(variants) if v != text]
+
+
+#: ASCII digits to the same digits of other scripts: Arabic-Indic, fullwidth, Devanagari.
+_DIGIT_SCRIPTS = tuple(
+    str.maketrans("0123456789", digits)
+    for digits in ("٠١٢٣٤٥٦٧٨٩", "０１２３４５６７８９", "०१२३४५६७८९")
+)
+
+
+def _other_digits(text: str) -> list[str]:
+    r"""Where `text` has ASCII digits: the same number in other scripts (all of it, and only
+    its first digit) and with a superscript after it, which ``str.isdigit`` and ``\d``
+    accept and ``[0-9]`` does not. A rewrite from one test to the other shows on these."""
+    first = next((i for i, ch in enumerate(text) if "0" <= ch <= "9"), None)
+    if first is None:
+        return []
+    arabic, fullwidth, devanagari = (text.translate(table) for table in _DIGIT_SCRIPTS)
+    mixed = text[:first] + text[first].translate(_DIGIT_SCRIPTS[2]) + text[first + 1 :]
+    return [arabic, fullwidth, mixed, text + "²", devanagari]
 
 
 def _recase(value: Any, change: Callable[[str], str]) -> Any:
@@ -296,7 +316,8 @@ def _string_strategy(values: list[str]) -> Any:
     strategies = [st.text(alphabet=st.sampled_from(alphabet), max_size=max(8, 2 * longest))]
     if values:
         recorded = st.sampled_from(values)
-        mutated = [m for v in values[:50] for m in _mutations(v)]
+        distinct = list(dict.fromkeys(values))[:50]
+        mutated = [m for v in distinct for m in _mutations(v)]
         strategies += [
             recorded,
             st.builds(
@@ -305,6 +326,9 @@ def _string_strategy(values: list[str]) -> Any:
         ]
         if mutated:
             strategies.append(st.sampled_from(mutated))
+        digits = [d for v in distinct for d in _other_digits(v)]
+        if digits:  # a branch of their own: isdigit/\d vs [0-9] is the commonest such bug
+            strategies.append(st.sampled_from(digits))
     strategies.append(st.text(max_size=12))
     return st.one_of(strategies)
 

@@ -267,6 +267,18 @@ def test_keyword_arguments_and_shapes_of_call() -> None:
         assert tuple(sorted(spec.set)) == tuple(sorted(calls[spec.base].args))  # type: ignore[index]
 
 
+def test_numbers_in_other_scripts_are_drawn_from_recorded_digits() -> None:
+    # parse's int_convert: a `str.isdigit()` fast path accepts '٣٤' where [0-9] does not.
+    assert generate._other_digits("-42") == ["-٤٢", "-４２", "-४2", "-42²", "-४२"]
+    assert generate._other_digits("abc") == []
+    calls = [_call(_str(text), seq=i) for i, text in enumerate(["1", "42", "-7", "0x1f"])]
+    texts = _texts(generate.generate(calls, kept=4, count=60))
+    foreign = [
+        t for t in texts if any(ch in t for ch in "٠١٢٣٤٥٦٧٨٩０１２３４５６７８９०१२३४५६७८९")
+    ]
+    assert len(foreign) >= 5
+
+
 def test_one_call_with_an_object_does_not_stop_generation_for_the_others() -> None:
     # isodate's suite passes a date to parse_duration once, to check the TypeError; the
     # 80 string calls must still get generated strings (they got none).
