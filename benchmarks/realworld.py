@@ -1,6 +1,7 @@
 """Evaluation on real libraries: does `optirunner optimize` accept the right rewrites?
 
-    .venv/bin/python benchmarks/realworld.py [--quick] [--case NAME ...] [--list]
+    .venv/bin/python benchmarks/realworld.py [--quick] [--workload] [--identical]
+                                             [--case NAME ...] [--list]
 
 Eight pure-Python projects from PyPI (sdists pinned by version and sha256, downloaded into
 ~/.cache/optirunner-eval-sdists, never committed) and hand-written candidates for their
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import textwrap
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -61,6 +63,7 @@ def _load_cases() -> Any:
 
 cases = _load_cases()
 CANDIDATES: list[Any] = cases.CANDIDATES
+IDENTICAL: list[Any] = cases.IDENTICAL
 PROJECTS: dict[str, Any] = cases.PROJECTS
 Candidate = Any
 Project = Any
@@ -160,33 +163,44 @@ def copy_project(project: Project, into: Path) -> Path:
 
 
 def fixture_text(candidate: Candidate) -> str:
-    """The candidate's code as the model would send it (without the linter header)."""
+    """The candidate's code as the model would send it (without the linter header); for an
+    identical rewrite, the target's own definition read from the project."""
+    if candidate.kind == "identical":
+        return original_definition(source_tree(PROJECTS[candidate.project]), candidate.target)
     text = (FIXTURES / f"{candidate.name}.py").read_text(encoding="utf-8")
     return "".join(line for line in text.splitlines(True) if not line.startswith("# ruff:"))
 
 
-def apply_candidate(checkout: Path, target: str, code: str) -> None:
-    """Replace the target's definition in `checkout` with `code` (imports go to the top)."""
+def _definition_node(tree: ast.Module, target: str) -> ast.FunctionDef | ast.AsyncFunctionDef:
     path, qualname = target.split("::")
-    file = checkout / path
-    source = file.read_text(encoding="utf-8")
-    tree = ast.parse(source)
     body: list[ast.stmt] = tree.body
     node: ast.AST | None = None
     for part in qualname.split("."):
-        node = next(
-            (
-                n
-                for n in body
-                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                and n.name == part
-            ),
-            None,
-        )
+        kinds = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+        node = next((n for n in body if isinstance(n, kinds) and n.name == part), None)
         if node is None:
             raise EvalError(f"{target}: no definition {part!r} in {path}")
         body = node.body  # type: ignore[attr-defined]
-    assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        raise EvalError(f"{target} is not a function")
+    return node
+
+
+def original_definition(tree_root: Path, target: str) -> str:
+    """The target's definition (decorators included) as it is in the project, dedented."""
+    source = (tree_root / target.split("::", maxsplit=1)[0]).read_text(encoding="utf-8")
+    node = _definition_node(ast.parse(source), target)
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    lines = source.splitlines(True)[start - 1 : node.end_lineno]
+    return textwrap.dedent("".join(lines))
+
+
+def apply_candidate(checkout: Path, target: str, code: str) -> None:
+    """Replace the target's definition in `checkout` with `code` (imports go to the top)."""
+    file = checkout / target.split("::", maxsplit=1)[0]
+    source = file.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    node = _definition_node(tree, target)
     candidate = ast.parse(code)
     cand_lines = code.splitlines()
     imports = [
@@ -373,6 +387,12 @@ def judge(candidate: Candidate, row: dict[str, Any]) -> dict[str, Any]:
     row["accepted"] = accepted
     text = f"{runner.get('behaviour') or ''} {runner.get('detail') or ''}"
     row["unfaithful_recording"] = status in CAUGHT and any(w in text for w in UNFAITHFUL)
+    if candidate.kind == "identical":
+        # Never "behaviour changed" (the issue-23 failure), never faster or slower.
+        row["identical_ok"] = status == "verified" and not str(verdict).startswith(
+            ("faster", "slower")
+        )
+        return row
     if candidate.kind == "trap":
         if status in CAUGHT and row["unfaithful_recording"]:
             row["caught"] = "by accident"  # rejected because a value could not be compared
@@ -407,8 +427,12 @@ def run_case(
     row["version"] = project.version
     with tempfile.TemporaryDirectory(prefix=f"realworld-{candidate.name}-") as tmp:
         work = Path(tmp)
-        row["suite"] = run_suite(project, candidate, python, work)
-        row["independent"] = run_independent(project, candidate, python, work, pairs)
+        if candidate.kind == "identical":  # nothing changes: only the runner's verdict counts
+            row["suite"] = {"passed": True, "summary": "not run: the code is unchanged"}
+            row["independent"] = {}
+        else:
+            row["suite"] = run_suite(project, candidate, python, work)
+            row["independent"] = run_independent(project, candidate, python, work, pairs)
         row["runner"] = run_runner(project, candidate, python, work, budget, workload)
     row["runner_workload"] = workload_of(candidate) if workload else ""
     return judge(candidate, row)
@@ -426,7 +450,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     out = [head, "|" + " --- |" * 10]
     for r in rows:
         runner = r["runner"]
-        valid = r.get("trap_valid", r.get("correct_valid"))
+        valid = r.get("trap_valid", r.get("correct_valid", r["kind"] == "identical"))
         status = runner.get("status") or f"error: {runner.get('error', '')[:60]}"
         within = r.get("within_25")
         out.append(
@@ -442,10 +466,27 @@ def table(rows: list[dict[str, Any]]) -> str:
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts over the valid cases: a trap that fails its project's suite, or a rewrite
     that is not identical on the workload and probe, is listed but not counted."""
-    invalid = [r["case"] for r in rows if not r.get("trap_valid", r.get("correct_valid"))]
+    invalid = [r["case"] for r in rows if not r.get("trap_valid", r.get("correct_valid", True))]
     traps = [r for r in rows if r["kind"] == "trap" and r["trap_valid"]]
     correct = [r for r in rows if r["kind"] == "correct" and r["correct_valid"]]
     compared = [r for r in correct if "within_25" in r]
+    identical = [r for r in rows if r["kind"] == "identical"]
+    if identical:
+        return {
+            "identical": len(identical),
+            "identical_ok": sum(1 for r in identical if r["identical_ok"]),
+            "identical_behaviour_changed": sum(
+                1 for r in identical if r["runner"].get("status") == "behaviour changed"
+            ),
+            "identical_claimed_faster_or_slower": sum(
+                1
+                for r in identical
+                if str(r["runner"].get("verdict") or "").startswith(("faster", "slower"))
+            ),
+            "identical_not_recorded": sum(
+                1 for r in identical if r["runner"].get("status") == "not recorded"
+            ),
+        }
     return {
         "invalid": invalid,
         "traps": len(traps),
@@ -504,8 +545,15 @@ def main() -> int:
         help="give the runner the case's workload (--workload): the calls the independent "
         "timing makes; without it the runner times representative recorded/scaled calls",
     )
+    parser.add_argument(
+        "--identical",
+        action="store_true",
+        help="instead of the hand-written candidates, give every target its own definition, "
+        "unchanged: the runner must never call it behaviour changed, faster or slower",
+    )
     options = parser.parse_args()
-    names = {c.name for c in CANDIDATES}
+    pool = IDENTICAL if options.identical else CANDIDATES
+    names = {c.name for c in pool}
     unknown = sorted(set(options.case) - names)
     if unknown:
         known = ", ".join(sorted(names))
@@ -515,7 +563,7 @@ def main() -> int:
         parser.error("--pairs must be at least 15")
     chosen = [
         c
-        for c in CANDIDATES
+        for c in pool
         if (not options.case or c.name in options.case) and (not options.quick or c.quick)
     ]
     if options.list:
@@ -568,6 +616,7 @@ def main() -> int:
         "commit_at_start": commit,
         "budget_s": options.budget,
         "workload": options.workload,
+        "identical": options.identical,
         "pairs": options.pairs,
         "seconds": round(time.monotonic() - started),
         "totals": summary,

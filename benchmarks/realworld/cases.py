@@ -102,6 +102,19 @@ PROJECTS = {
             "0.9.0",
             "0095b12bf5966de529c0feb1fa08671671b3368eec77d7ef7ab114be2c068b3c",
         ),
+        # Only identical rewrites (issue 23): module sentinels, objects without __eq__.
+        Project(
+            "jsonpointer",
+            "3.0.0",
+            "2b2d729f2091522d61c3b31f82e11870f60b68f43fbc705cb76bf4b832af59ef",
+            FLAT + " tests.py",
+        ),
+        Project(
+            "pyparsing",
+            "3.2.0",
+            "cbf74e27246d595d9a74b186b810f6fbb86726dbf3b9532efb343f6d7294fe9c",
+            FLAT + " tests/test_simple_unit.py",
+        ),
     ]
 }
 
@@ -285,6 +298,28 @@ CANDIDATES = [
         "str.isdigit(): '²' is an int, ' 42' and '1_000' are not",
         probe="isint",
     ),
+]
+
+#: Targets whose identical rewrite is checked besides those above (`--identical`).
+_IDENTICAL_ONLY = [
+    ("jsonpointer", "jsonpointer.py::JsonPointer.resolve"),
+    ("pyparsing", "pyparsing/results.py::ParseResults.__getitem__"),
+    ("pyparsing", "pyparsing/results.py::ParseResults.haskeys"),
+]
+
+
+def _identical(project: str, target: str) -> Candidate:
+    stem = target.split("::")[1].replace(".", "_").strip("_")
+    note = "the target's own definition, unchanged (an A/A rewrite)"
+    return Candidate(f"{project}_{stem}_identical", project, target, "identical", note)
+
+
+#: The unchanged definition of every target: never "behaviour changed", never faster.
+IDENTICAL = [
+    _identical(project, target)
+    for project, target in dict.fromkeys(
+        [(c.project, c.target) for c in CANDIDATES] + _IDENTICAL_ONLY
+    )
 ]
 
 
