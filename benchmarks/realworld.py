@@ -187,12 +187,18 @@ def _definition_node(tree: ast.Module, target: str) -> ast.FunctionDef | ast.Asy
 
 
 def original_definition(tree_root: Path, target: str) -> str:
-    """The target's definition (decorators included) as it is in the project, dedented."""
+    """The target's definition (decorators included) as it is in the project, dedented,
+    with a final `pass`: the same bytecode (a `pass` compiles to nothing), but not the
+    same tree, so the runner does not drop it as the original proposed back."""
     source = (tree_root / target.split("::", maxsplit=1)[0]).read_text(encoding="utf-8")
     node = _definition_node(ast.parse(source), target)
     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
     lines = source.splitlines(True)[start - 1 : node.end_lineno]
-    return textwrap.dedent("".join(lines))
+    text = textwrap.dedent("".join(lines))
+    function = ast.parse(text).body[0]
+    assert isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+    indent = " " * function.body[-1].col_offset
+    return text.rstrip("\n") + f"\n{indent}pass  # an A/A rewrite: the original body\n"
 
 
 def apply_candidate(checkout: Path, target: str, code: str) -> None:

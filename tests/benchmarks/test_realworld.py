@@ -41,7 +41,7 @@ def realworld() -> Any:
 @pytest.fixture(scope="module")
 def python(realworld: Any) -> Path:
     try:
-        for name in ("tabulate", "sqlparse", "text-unidecode"):
+        for name in ("tabulate", "sqlparse", "text-unidecode", "parse", "jsonpointer"):
             realworld.source_tree(realworld.PROJECTS[name])
         found: Path = realworld.eval_python()
     except realworld.EvalError as exc:
@@ -50,7 +50,8 @@ def python(realworld: Any) -> Path:
 
 
 def _case(realworld: Any, python: Path, name: str) -> dict[str, Any]:
-    candidate = next(c for c in realworld.CANDIDATES if c.name == name)
+    pool = [*realworld.CANDIDATES, *realworld.IDENTICAL]
+    candidate = next(c for c in pool if c.name == name)
     row: dict[str, Any] = realworld.run_case(candidate, python, budget=8.0, pairs=15)
     return row
 
@@ -91,3 +92,24 @@ def test_a_correct_rewrite_is_verified_faster(realworld: Any, python: Path) -> N
     assert row["independent"]["timing"]["speedup"] > 1.2, row["independent"]
     assert row["runner"]["status"] == "verified", row["runner"]
     assert row["accepted"], row["runner"]
+
+
+def test_the_isdigit_trap_in_a_method_with_a_match_argument_is_caught(
+    realworld: Any, python: Path
+) -> None:
+    """parse's int_convert.__call__(string, match) with a str.isdigit() fast path: '٣٤'.
+    The re.Match argument is recorded (pattern, string, spans) and pickled for the
+    generated calls, which give the recorded numbers in other scripts' digits."""
+    row = _trap(realworld, python, "parse_int_convert_isdigit_trap")
+    assert row["caught"] == "yes", row["runner"]  # for the right reason, not a refusal
+    assert "generated input" in row["runner"]["detail"], row["runner"]
+
+
+def test_an_identical_rewrite_with_a_module_sentinel_is_not_behaviour_changed(
+    realworld: Any, python: Path
+) -> None:
+    """jsonpointer's JsonPointer.resolve returns the module-level `_nothing = object()`
+    for a missing part: compared by its name, the unchanged method is never rejected."""
+    row = _case(realworld, python, "jsonpointer_JsonPointer_resolve_identical")
+    assert row["runner"]["status"] == "verified", row["runner"]
+    assert row["identical_ok"], row["runner"]
