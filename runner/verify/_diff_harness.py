@@ -178,12 +178,11 @@ def run_one(
     return entry
 
 
-def _read_blobs(path: str, recorder: Any) -> list[bytes]:
+def _read_blobs(path: str, recorder: Any, replay: Any) -> list[bytes]:
     if not path:
         return []
     try:
-        with open(path, "rb") as handle:
-            calls = pickle.load(handle)  # noqa: S301 - written by our own recorder
+        calls = replay.load_pickle(path)
     except BaseException as exc:
         raise HarnessError(f"cannot read inputs {path}: {type(exc).__name__}: {exc}") from exc
     return [recorder.dumps(call) for call in calls]  # the recorder's pickler: re.Match too
@@ -194,7 +193,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     recorder = _load("optirunner_record_encoding", RECORDER)
     replay = sys.modules["optirunner_replay_harness"]
     func = replay.resolve_target(options.target)
-    blobs = _read_blobs(options.inputs, recorder)
+    blobs = _read_blobs(options.inputs, recorder, replay)
     try:
         with open(options.specs, encoding="utf-8") as handle:
             specs = json.load(handle)

@@ -208,11 +208,42 @@ def _blob(call: Call) -> bytes:
         return b""
 
 
+#: Folders never searched for a module a pickle needs (their modules are not the tests').
+_NOT_SEARCHED = frozenset({".git", ".optirunner", ".tox", ".nox", "node_modules", "site-packages"})
+MAX_MODULE_SEARCHES = 10
+
+
+def _module_folder(name: str) -> str | None:
+    """The project folder holding `name` (a test module: ``test_recipes``, or a package),
+    as pytest put it on sys.path for the tests; None when there is none."""
+    top = name.split(".", maxsplit=1)[0]
+    for folder, dirs, files in os.walk(os.getcwd()):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_SEARCHED and not d.startswith("."))
+        if f"{top}.py" in files or os.path.isfile(os.path.join(folder, top, "__init__.py")):
+            return folder
+    return None
+
+
+def load_pickle(path: str) -> Any:
+    """Unpickle our own file. Arguments the tests built from their own modules (a helper
+    class in ``tests/test_recipes.py``) need the folders pytest put on sys.path: each
+    missing module is looked for under the project and its folder appended."""
+    for _ in range(MAX_MODULE_SEARCHES):
+        try:
+            with open(path, "rb") as handle:
+                return pickle.load(handle)  # noqa: S301 - written by our own recorder
+        except ModuleNotFoundError as exc:
+            folder = _module_folder(exc.name or "") if exc.name else None
+            if folder is None or folder in sys.path:
+                raise
+            sys.path.append(folder)
+    raise ModuleNotFoundError(f"more than {MAX_MODULE_SEARCHES} modules missing in {path}")
+
+
 def load_inputs(path: str, share_all: bool = False) -> Inputs:
     """Read and check inputs.pkl: a non-empty list of (args tuple, kwargs dict) pairs."""
     try:
-        with open(path, "rb") as handle:
-            calls = pickle.load(handle)  # noqa: S301 - written by our own recorder
+        calls = load_pickle(path)
     except BaseException as exc:  # a missing module or class in the pickle lands here too
         raise HarnessError(f"cannot read inputs {path}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(calls, list) or not calls:

@@ -303,3 +303,28 @@ def test_big_rounds_are_timed_in_batches(monkeypatch: pytest.MonkeyPatch) -> Non
     assert seen == [2, 1] * 5
     assert elapsed > 0
     assert raised == 0
+
+
+def test_pickled_arguments_from_a_test_module_are_found_under_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # toolz's suite passes objects of classes defined in tests/test_recipes.py; pytest had
+    # put tests/ on sys.path, the harness had not ("No module named 'test_recipes'").
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_recipes_shape.py").write_text(
+        "class Item:\n    def __init__(self, n):\n        self.n = n\n"
+    )
+    script = (
+        "import pickle, sys\n"
+        f"sys.path.insert(0, {str(tests)!r})\n"
+        "from test_recipes_shape import Item\n"
+        f"pickle.dump([((Item(3),), {{}})], open({str(tmp_path / 'in.pkl')!r}, 'wb'))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    calls = harness.load_pickle(str(tmp_path / "in.pkl"))
+    assert calls[0][0][0].n == 3
+    assert str(tests) in sys.path
+    sys.modules.pop("test_recipes_shape", None)
