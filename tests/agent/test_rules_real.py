@@ -199,6 +199,39 @@ CASES = [
         "count-dict",
     ),
     Case(
+        "toolz-frequencies-defaultdict",  # how toolz 1.0.0 really writes it
+        _mod('''
+            import collections
+
+
+            def frequencies(seq):
+                """Find number of occurrences of each value in seq."""
+                d = collections.defaultdict(int)
+                for item in seq:
+                    d[item] += 1
+                return dict(d)
+        '''),
+        "frequencies",
+        (("abracadabra",), ([],), ([1, 1.0, True, "ü"],), (list(range(500)) * 20,)),
+        "count-dict",
+    ),
+    Case(
+        "defaultdict-returned",  # the caller gets the defaultdict itself: type and factory kept
+        _mod("""
+            import collections
+
+
+            def counts(seq):
+                d = collections.defaultdict(int)
+                for x in seq:
+                    d[x] += 1
+                return d
+        """),
+        "counts",
+        (("abracadabra",), ([],), ([1, 1.0, True, "ü"],)),
+        "count-dict",
+    ),
+    Case(
         "word-count-get",
         _mod("""
             def word_counts(text):
@@ -412,13 +445,6 @@ NEGATIVES = [
         "    return out\n",
         "drain",
         "deque-queue declined: `queue` is a parameter (the caller's list)",
-    ),
-    (
-        "defaultdict-returned",
-        "import collections\n\n\ndef counts(seq):\n    d = collections.defaultdict(int)\n"
-        "    for x in seq:\n        d[x] += 1\n    return d\n",
-        "counts",
-        "count-dict declined: no local dict (`d = {}`) that could be a counter",
     ),
     (
         "prepend",

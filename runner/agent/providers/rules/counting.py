@@ -1,4 +1,5 @@
-"""count-dict: counting into a dict → `dict(collections.Counter(...))` or `d.get(k, 0) + 1`.
+"""count-dict: counting into a dict → `dict(collections.Counter(...))` or `d.get(k, 0) + 1`;
+into a `collections.defaultdict(int)` → `collections.defaultdict(int, collections.Counter(...))`.
 
 A loop whose only work is counting into a fresh local dict becomes one C-level
 `collections.Counter` pass, converted back with `dict(...)` so the result's type (and
@@ -159,10 +160,17 @@ def _sites(body: Sequence[cst.BaseStatement], block: cst.IndentedBlock, d: str) 
         i += 1
 
 
-def _local_dicts(scope: Scope) -> list[str]:
-    """Names bound in the function only by `name = {}` / `name = dict()`."""
+_EMPTY_DICT = m.Dict(elements=[]) | m.Call(func=m.Name("dict"), args=[])
+#: `collections.defaultdict(int)`: counting with a bare `d[k] += 1`.
+_INT_DEFAULTDICT = m.Call(
+    func=m.Attribute(value=m.Name("collections"), attr=m.Name("defaultdict")),
+    args=[m.Arg(value=m.Name("int"), keyword=None, star="")],
+)
+
+
+def _local_dicts(scope: Scope, empty: m.BaseMatcherNode = _EMPTY_DICT) -> list[str]:
+    """Names bound in the function only by `name = {}` / `name = dict()` (or `empty`)."""
     names: list[str] = []
-    empty = m.Dict(elements=[]) | m.Call(func=m.Name("dict"), args=[])
     for node in m.findall(scope.function, m.Assign(targets=[m.AssignTarget(target=m.Name())])):
         assert isinstance(node, cst.Assign)  # noqa: S101 - matcher guarantees it
         target = node.targets[0].target
@@ -178,12 +186,20 @@ def _local_dicts(scope: Scope) -> list[str]:
     return names
 
 
-def _loop_sites(scope: Scope, d: str) -> Iterator[tuple[_Site | None, cst.For, str]]:
-    """Every plain `for` whose body only counts into `d`: (site or None for get-form, loop, key)."""
+def _loop_sites(
+    scope: Scope, d: str, defaultdict: bool = False
+) -> Iterator[tuple[_Site | None, cst.For, str]]:
+    """Every plain `for` whose body only counts into `d`: (site or None for get-form, loop, key).
+    For a `defaultdict(int)`, the body is a bare `d[k] += 1` (or `d[k] = d[k] + 1`)."""
     for loop in m.findall(scope.function, m.For(orelse=None, asynchronous=None)):
         assert isinstance(loop, cst.For)  # noqa: S101
         body = loop.body
         if not isinstance(body, cst.IndentedBlock):
+            continue
+        if defaultdict:
+            key = _increment(_small(body), d)
+            if key is not None:
+                yield None, loop, key
             continue
         key = _get_form(_small(body), d)
         if key is not None:
@@ -250,11 +266,42 @@ class _Rewrite(cst.CSTTransformer):
         return updated_node.with_changes(body=body)
 
 
+def _count_defaultdict(scope: Scope) -> Outcome | None:
+    """`d = collections.defaultdict(int)` and a loop of `d[k] += 1` → the same defaultdict
+    filled by one `collections.Counter` pass (type, default factory, order, counts kept);
+    None when there is no such dict."""
+    dicts = _local_dicts(scope, _INT_DEFAULTDICT)
+    if not dicts:
+        return None
+    if not scope.builtins_free("int") or not scope.module_import_only("collections", required=True):
+        return "`int` or `collections` is rebound"
+    loops: dict[cst.For, str] = {}
+    for d in dicts:
+        for _, loop, key in _loop_sites(scope, d, defaultdict=True):
+            if _counter_ok(scope, loop, d) and _loop_var_free(scope, loop):
+                counted = _counter_source(loop, key)
+                loops[loop] = (
+                    f"{d} = collections.defaultdict(int, collections.Counter({counted}))\n"
+                )
+    if not loops:
+        return "no loop that only counts into the `defaultdict(int)` with `d[k] += 1`"
+    new = scope.function.visit(_Rewrite(loops, []))
+    assert isinstance(new, cst.FunctionDef)  # noqa: S101
+    return Applied(
+        new,
+        f"counting loop into `{dicts[0]}` (a `defaultdict(int)`) → one C-level"
+        " `collections.Counter` pass into the same `defaultdict(int)`: same type, order, counts",
+    )
+
+
 def count_dict(scope: Scope) -> Outcome:
     """Counting into a fresh local dict → `dict(collections.Counter(...))` or `d.get`."""
     dicts = _local_dicts(scope)
     if not dicts:
-        return "no local dict (`d = {}`) that could be a counter"
+        counted = _count_defaultdict(scope)
+        if counted is not None:
+            return counted
+        return "no local dict (`d = {}` or `collections.defaultdict(int)`) that could be a counter"
     if not scope.builtins_free("dict") or not scope.module_import_only(
         "collections", required=False
     ):
