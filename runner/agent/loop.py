@@ -2,7 +2,8 @@
 
 For each target, in order, while every budget has room:
 
-1. **propose**: ask for `ai.effort` diverse candidates;
+1. **propose**: ask for `ai.effort` diverse candidates, showing the target's view of the
+   bundle (`BundleView.for_target`: classes as outlines);
 2. evaluate each new one (duplicates by normalised AST are skipped): first the safety check
    against the bundle's module, here, so unsafe code is never handed to `evaluate`; then
    the host's `evaluate(candidate)` (safety again against the real module, apply, tests,
@@ -168,16 +169,17 @@ class AgentLoop:
 
     def _target(self, target: Target) -> None:
         self._seen[target] = {_key_of_original(self.bundle, target)}
+        view = self.bundle.for_target(target)
         count = self.ai.effort
-        proposed = self._turn(propose_request(self.bundle, self.spec, target, count))
+        proposed = self._turn(propose_request(view, self.spec, target, count))
         tried = self._evaluate_all(proposed, "propose")
         failing = next((t for t in tried if not t.evaluation.verified), None)
         if failing is not None:
-            request = repair_request(self.bundle, self.spec, failing.candidate, failing.evaluation)
+            request = repair_request(view, self.spec, failing.candidate, failing.evaluation)
             self._evaluate_all(self._turn(request), "repair")
         best = self.result.best.get(target)
         if best is not None:
-            request = refine_request(self.bundle, self.spec, best.candidate, best.evaluation, count)
+            request = refine_request(view, self.spec, best.candidate, best.evaluation, count)
             self._evaluate_all(self._turn(request), "refine")
 
     def _evaluate_all(self, candidates: list[Candidate], kind: str) -> list[Tried]:

@@ -1,7 +1,8 @@
 """Build the messages of each turn (pure): bundle code, spec and host feedback only.
 
-A request is made of exactly three things: the bundle's view (code files, manifest
-summary, requirements), the spec (target, minimum effect) and, for repair and refine
+A request is made of exactly three things: the target's view of the bundle
+(`BundleView.for_target`: the code it reaches, classes as outlines; the manifest summary;
+requirements), the spec (target, minimum effect) and, for repair and refine
 turns, feedback the host computed (filtered test failure lines, the first behaviour
 mismatch, measured ratios). The wording lives in versioned templates under
 `runner/agent/prompts/` (data, shipped in the wheel); a new wording is a new file
@@ -22,7 +23,7 @@ from runner.agent.providers.base import Candidate
 from runner.spec import Target
 
 SYSTEM = "system_v1"
-PROPOSE = "propose_v1"
+PROPOSE = "propose_v2"
 REPAIR = "repair_v1"
 REFINE = "refine_v1"
 
@@ -54,14 +55,15 @@ def render(name: str, **values: object) -> str:
     return template(name).substitute({k: str(v) for k, v in values.items()}).strip()
 
 
-def propose_request(bundle: BundleView, spec: AgentSpec, target: Target, count: int) -> Request:
-    """Ask for `count` diverse candidates for `target`."""
+def propose_request(view: BundleView, spec: AgentSpec, target: Target, count: int) -> Request:
+    """Ask for `count` diverse candidates for `target`; `view` is what the request shows
+    of the bundle (`bundle.for_target(target)`)."""
     return Request(
         kind="propose",
         prompt=PROPOSE,
         target=target,
         system=render(SYSTEM),
-        messages=(Message("user", _task(bundle, spec, target, count)),),
+        messages=(Message("user", _task(view, spec, target, count)),),
     )
 
 

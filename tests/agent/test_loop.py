@@ -125,7 +125,7 @@ def test_good_candidate_is_refined_and_the_best_kept(fake_llm: FakeLLM, dialect:
     assert attributes["gen_ai.usage.output_tokens"] == 50
     assert attributes["gen_ai.response.finish_reasons"] in (["stop"], ["end_turn"])
     assert attributes["optirunner.latency_s"] >= 0
-    assert attributes["optirunner.prompt_template"] == "propose_v1"
+    assert attributes["optirunner.prompt_template"] == "propose_v2"
     loop_span = next(e for e in events if e["name"] == "agent")
     assert loop_span["attributes"]["input_tokens"] == 200
     assert all(e["parent_id"] == loop_span["span_id"] for e in turns)

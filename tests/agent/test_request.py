@@ -45,12 +45,13 @@ FAILED tests/test_pricing.py::test_price - assert 4 == 6
 def test_templates_are_package_data() -> None:
     names = {p.name for p in resources.files("runner.agent.prompts").iterdir()}
     assert {"system_v1.md", "propose_v1.md", "repair_v1.md", "refine_v1.md"} <= names
+    assert "propose_v2.md" in names  # v1 stays: old traces name it
 
 
 def test_propose_holds_bundle_code_spec_and_nothing_else() -> None:
     request = propose_request(BUNDLE, SPEC, TARGET, 3)
     assert request.kind == "propose"
-    assert request.prompt == "propose_v1"
+    assert request.prompt == "propose_v2"
     assert len(request.messages) == 1
     text = request.messages[0].content
     assert "def price(x):\n    return x * RATE" in text
@@ -59,6 +60,7 @@ def test_propose_holds_bundle_code_spec_and_nothing_else() -> None:
     assert "shop/pricing.py:4-5 function price" in text
     assert "at least\n5% faster" in text
     assert "Propose 3 candidates" in text
+    assert "the method alone" in text
     assert "$" not in text.replace("$ ", "")  # every placeholder was filled
 
 
