@@ -12,6 +12,9 @@ For each target, in order, while every budget has room:
 4. **refine**: send the best verified candidate back once, with its measured ratio;
 5. keep the best verified candidate (lowest ratio; measured before unmeasured).
 
+A target's conversation is append-only: each repair or refine request holds every earlier
+request's messages unchanged, the model's answers, then its own message.
+
 The loop knows nothing of the job: it talks to the model through a `ChatClient` and to the
 host through `evaluate`. Usage::
 
@@ -34,10 +37,16 @@ from typing import Any
 from runner.agent import budget
 from runner.agent.context import BundleView
 from runner.agent.errors import AgentError, BudgetExhausted, RequestRejected
-from runner.agent.exchange import ChatClient, Completion, Evaluation, Request, Status
+from runner.agent.exchange import ChatClient, Completion, Evaluation, Message, Request, Status
 from runner.agent.parse import normalised, parse_completion, unique
 from runner.agent.providers.base import Candidate
-from runner.agent.request import AgentSpec, propose_request, refine_request, repair_request
+from runner.agent.request import (
+    AgentSpec,
+    answered,
+    propose_request,
+    refine_request,
+    repair_request,
+)
 from runner.agent.retry import Attempts, RetryPolicy, with_retries
 from runner.agent.safety import SafetyPolicy, check_candidate
 from runner.agent.settings import AISettings
@@ -148,6 +157,7 @@ class AgentLoop:
         self.ledger = budget.Ledger(ai.budgets, price, clock())
         self.result = AgentResult()
         self._seen: dict[Target, set[str]] = {}
+        self._history: dict[Target, tuple[Message, ...]] = {}
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> AgentResult:
@@ -175,11 +185,13 @@ class AgentLoop:
         tried = self._evaluate_all(proposed, "propose")
         failing = next((t for t in tried if not t.evaluation.verified), None)
         if failing is not None:
-            request = repair_request(view, self.spec, failing.candidate, failing.evaluation)
+            history = self._history[target]
+            request = repair_request(history, failing.candidate, failing.evaluation)
             self._evaluate_all(self._turn(request), "repair")
         best = self.result.best.get(target)
         if best is not None:
-            request = refine_request(view, self.spec, best.candidate, best.evaluation, count)
+            history = self._history[target]
+            request = refine_request(history, best.candidate, best.evaluation, count)
             self._evaluate_all(self._turn(request), "refine")
 
     def _evaluate_all(self, candidates: list[Candidate], kind: str) -> list[Tried]:
@@ -219,12 +231,17 @@ class AgentLoop:
         self.ledger.start_turn()
         number = self.ledger.turns
         with self._span(request, number) as span:
+            completion: Completion | None = None
             try:
                 completion = self._send(request, span)
                 candidates = parse_completion(completion, request.target, self.client.provider)
             except AgentError as exc:
                 self._failed_turn(request, number, span, exc)
                 return []
+            finally:
+                # The next turn of this target starts with everything sent so far, unchanged.
+                answer = completion.text if completion is not None else None
+                self._history[request.target] = answered(request, answer)
             fresh = unique(candidates, self._seen.setdefault(request.target, set()))
             span.set(**{"optirunner.candidates": len(fresh)})
         self._record(request, number, completion, len(fresh))
@@ -288,6 +305,7 @@ class AgentLoop:
             "optirunner.turn.kind": request.kind,
             "optirunner.prompt_template": request.prompt,
             "optirunner.target": str(request.target),
+            "optirunner.request.messages": len(request.messages),
             # Content: kept redacted, hashed or dropped per telemetry.content (policy.py).
             "gen_ai.system_instructions": _parts(request.system),
             "gen_ai.input.messages": input_messages(request),
