@@ -23,6 +23,7 @@ host through `evaluate`. Usage::
     result = loop.run()
     result.best            # {Target: Tried} — the best verified candidate per target
     result.stopped_by      # None, or "tokens" / "cost" / "turns" / "wall_time" / "provider"
+    result.sent            # {Target: Sent} — bytes of code shown and of every request
 """
 
 from __future__ import annotations
@@ -90,6 +91,30 @@ class Turn:
     finish_reason: str = ""
     candidates: int = 0
     error: str = ""
+    request_bytes: int = 0
+
+
+@dataclass
+class Sent:
+    """What went to the model about one target, in bytes of UTF-8 text."""
+
+    code_bytes: int  # the code its requests show: the target's view of the bundle
+    bundle_code_bytes: int  # the whole bundle's code, for comparison
+    requests: list[int] = field(default_factory=list)  # each request's text, in order
+
+    @property
+    def total(self) -> int:
+        """Bytes of every request sent about the target (history included each time)."""
+        return sum(self.requests)
+
+    def to_dict(self) -> dict[str, int]:
+        """The report's entry."""
+        return {
+            "requests": len(self.requests),
+            "bytes": self.total,
+            "code_bytes": self.code_bytes,
+            "bundle_code_bytes": self.bundle_code_bytes,
+        }
 
 
 @dataclass
@@ -102,6 +127,7 @@ class AgentResult:
     stopped_by: str | None = None
     stop_detail: str = ""
     usage: dict[str, float | int] = field(default_factory=dict)
+    sent: dict[Target, Sent] = field(default_factory=dict)
 
     def keep(self, tried: Tried) -> None:
         """Record an evaluated candidate and promote it if it is the best so far."""
@@ -173,6 +199,7 @@ class AgentLoop:
                 stopped_by=self.result.stopped_by,
                 verified=sum(1 for t in self.result.tried if t.evaluation.verified),
                 tried=len(self.result.tried),
+                request_bytes=sum(s.total for s in self.result.sent.values()),
                 **self.result.usage,
             )
         return self.result
@@ -180,6 +207,7 @@ class AgentLoop:
     def _target(self, target: Target) -> None:
         self._seen[target] = {_key_of_original(self.bundle, target)}
         view = self.bundle.for_target(target)
+        self.result.sent[target] = Sent(view.code_bytes, self.bundle.code_bytes)
         count = self.ai.effort
         proposed = self._turn(propose_request(view, self.spec, target, count))
         tried = self._evaluate_all(proposed, "propose")
@@ -230,6 +258,7 @@ class AgentLoop:
         self._check_budgets()
         self.ledger.start_turn()
         number = self.ledger.turns
+        self.result.sent[request.target].requests.append(request.sent_bytes)
         with self._span(request, number) as span:
             completion: Completion | None = None
             try:
@@ -274,7 +303,13 @@ class AgentLoop:
         span.status = "error"
         span.set(**{"error.type": type(exc).__name__, "error.message": str(exc)[:500]})
         self.result.turns.append(
-            Turn(number, request.kind, request.target, error=f"{type(exc).__name__}: {exc}")
+            Turn(
+                number,
+                request.kind,
+                request.target,
+                error=f"{type(exc).__name__}: {exc}",
+                request_bytes=request.sent_bytes,
+            )
         )
         if isinstance(exc, RequestRejected):
             # A refused key or unknown model fails every later request the same way.
@@ -290,6 +325,7 @@ class AgentLoop:
                 completion.output_tokens,
                 completion.raw_finish_reason,
                 count,
+                request_bytes=request.sent_bytes,
             )
         )
 
@@ -306,6 +342,9 @@ class AgentLoop:
             "optirunner.prompt_template": request.prompt,
             "optirunner.target": str(request.target),
             "optirunner.request.messages": len(request.messages),
+            # Sizes are accounting, never content: kept whatever telemetry.content says.
+            "optirunner.request.bytes": request.sent_bytes,
+            "optirunner.request.code_bytes": self.result.sent[request.target].code_bytes,
             # Content: kept redacted, hashed or dropped per telemetry.content (policy.py).
             "gen_ai.system_instructions": _parts(request.system),
             "gen_ai.input.messages": input_messages(request),

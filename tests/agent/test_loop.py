@@ -326,3 +326,26 @@ def test_an_unanswered_turn_stays_in_the_conversation(fake_llm: FakeLLM) -> None
     assert_append_only(conversation)
     assert [m["role"] for m in conversation[-1]] == ["user", "assistant", "user", "user"]
     assert result.best[TARGET].candidate.code == BETTER
+
+
+def test_bytes_sent_are_recorded_per_request_and_target(fake_llm: FakeLLM) -> None:
+    fake_llm.script(OPENAI.path, OPENAI.ok(answer(GOOD)), OPENAI.ok(answer(BETTER)))
+    events: list[dict[str, Any]] = []
+    result = run_loop(fake_llm, OPENAI, events=events)
+    on_wire = [
+        sum(len(m["content"].encode()) for m in r.body["messages"]) for r in fake_llm.requests
+    ]
+    sent = result.sent[TARGET]
+    assert sent.requests == on_wire  # the system prompt and every message, as sent
+    assert [t.request_bytes for t in result.turns] == on_wire
+    spans = [e["attributes"] for e in events if e["name"] == "agent.turn"]
+    assert [s["optirunner.request.bytes"] for s in spans] == on_wire
+    assert sent.code_bytes == len(MODULE.encode())  # one small function: all of it is shown
+    assert sent.to_dict() == {
+        "requests": 2,
+        "bytes": sum(on_wire),
+        "code_bytes": sent.code_bytes,
+        "bundle_code_bytes": len(MODULE.encode()),
+    }
+    loop_span = next(e for e in events if e["name"] == "agent")
+    assert loop_span["attributes"]["request_bytes"] == sum(on_wire)

@@ -107,6 +107,14 @@ def test_an_unanswered_request_adds_no_assistant_message() -> None:
     assert answered(propose, "  \n") == propose.messages
 
 
+def test_sent_bytes_count_the_system_prompt_and_every_message() -> None:
+    request = propose_request(BUNDLE, SPEC, TARGET, 3)
+    text = request.system + "".join(m.content for m in request.messages)
+    assert request.sent_bytes == len(text.encode())
+    longer = repair_request(answered(request, "é" * 10), CANDIDATE, Evaluation(Status.INVALID))
+    assert longer.sent_bytes > request.sent_bytes + 20  # "é" is two bytes
+
+
 def test_redaction_shortens_paths_and_caps_lines() -> None:
     assert redact("at /tmp/x/y/z.py line 3") == "at z.py line 3"
     assert len(redact("x" * 1000)) <= 240
