@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 #: name -> (script, arguments, arguments for --quick)
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "bundle": ("bundle_extract.py", [], []),
+    "method_context": ("method_context.py", [], []),
     "redaction": ("redaction_score.py", [], []),
     "telemetry": ("telemetry_stream.py", [], ["--events", "5000"]),
     "webhooks": ("webhook_load.py", [], ["--seconds", "5"]),

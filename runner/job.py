@@ -193,6 +193,8 @@ class OptimizeJob:
             "stopped_by": outcome.stopped_by,
             "stop_detail": outcome.stop_detail,
             "usage": dict(outcome.usage),
+            # Bytes sent about each target: code shown, every request (history included).
+            "sent": {str(t): s.to_dict() for t, s in outcome.sent.items()},
         }
         return results
 

@@ -35,6 +35,11 @@ class Request:
     system: str
     messages: tuple[Message, ...]
 
+    @property
+    def sent_bytes(self) -> int:
+        """Bytes of the text sent: the system prompt and every message (UTF-8)."""
+        return len(self.system.encode()) + sum(len(m.content.encode()) for m in self.messages)
+
 
 @dataclass(frozen=True)
 class Completion:

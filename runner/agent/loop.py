@@ -2,7 +2,8 @@
 
 For each target, in order, while every budget has room:
 
-1. **propose**: ask for `ai.effort` diverse candidates;
+1. **propose**: ask for `ai.effort` diverse candidates, showing the target's view of the
+   bundle (`BundleView.for_target`: classes as outlines);
 2. evaluate each new one (duplicates by normalised AST are skipped): first the safety check
    against the bundle's module, here, so unsafe code is never handed to `evaluate`; then
    the host's `evaluate(candidate)` (safety again against the real module, apply, tests,
@@ -10,6 +11,9 @@ For each target, in order, while every budget has room:
 3. **repair**: send the first failing candidate back once, with the host's feedback;
 4. **refine**: send the best verified candidate back once, with its measured ratio;
 5. keep the best verified candidate (lowest ratio; measured before unmeasured).
+
+A target's conversation is append-only: each repair or refine request holds every earlier
+request's messages unchanged, the model's answers, then its own message.
 
 The loop knows nothing of the job: it talks to the model through a `ChatClient` and to the
 host through `evaluate`. Usage::
@@ -19,6 +23,7 @@ host through `evaluate`. Usage::
     result = loop.run()
     result.best            # {Target: Tried} — the best verified candidate per target
     result.stopped_by      # None, or "tokens" / "cost" / "turns" / "wall_time" / "provider"
+    result.sent            # {Target: Sent} — bytes of code shown and of every request
 """
 
 from __future__ import annotations
@@ -33,10 +38,16 @@ from typing import Any
 from runner.agent import budget
 from runner.agent.context import BundleView
 from runner.agent.errors import AgentError, BudgetExhausted, RequestRejected
-from runner.agent.exchange import ChatClient, Completion, Evaluation, Request, Status
+from runner.agent.exchange import ChatClient, Completion, Evaluation, Message, Request, Status
 from runner.agent.parse import normalised, parse_completion, unique
 from runner.agent.providers.base import Candidate
-from runner.agent.request import AgentSpec, propose_request, refine_request, repair_request
+from runner.agent.request import (
+    AgentSpec,
+    answered,
+    propose_request,
+    refine_request,
+    repair_request,
+)
 from runner.agent.retry import Attempts, RetryPolicy, with_retries
 from runner.agent.safety import SafetyPolicy, check_candidate
 from runner.agent.settings import AISettings
@@ -80,6 +91,30 @@ class Turn:
     finish_reason: str = ""
     candidates: int = 0
     error: str = ""
+    request_bytes: int = 0
+
+
+@dataclass
+class Sent:
+    """What went to the model about one target, in bytes of UTF-8 text."""
+
+    code_bytes: int  # the code its requests show: the target's view of the bundle
+    bundle_code_bytes: int  # the whole bundle's code, for comparison
+    requests: list[int] = field(default_factory=list)  # each request's text, in order
+
+    @property
+    def total(self) -> int:
+        """Bytes of every request sent about the target (history included each time)."""
+        return sum(self.requests)
+
+    def to_dict(self) -> dict[str, int]:
+        """The report's entry."""
+        return {
+            "requests": len(self.requests),
+            "bytes": self.total,
+            "code_bytes": self.code_bytes,
+            "bundle_code_bytes": self.bundle_code_bytes,
+        }
 
 
 @dataclass
@@ -92,6 +127,7 @@ class AgentResult:
     stopped_by: str | None = None
     stop_detail: str = ""
     usage: dict[str, float | int] = field(default_factory=dict)
+    sent: dict[Target, Sent] = field(default_factory=dict)
 
     def keep(self, tried: Tried) -> None:
         """Record an evaluated candidate and promote it if it is the best so far."""
@@ -147,6 +183,7 @@ class AgentLoop:
         self.ledger = budget.Ledger(ai.budgets, price, clock())
         self.result = AgentResult()
         self._seen: dict[Target, set[str]] = {}
+        self._history: dict[Target, tuple[Message, ...]] = {}
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> AgentResult:
@@ -162,22 +199,27 @@ class AgentLoop:
                 stopped_by=self.result.stopped_by,
                 verified=sum(1 for t in self.result.tried if t.evaluation.verified),
                 tried=len(self.result.tried),
+                request_bytes=sum(s.total for s in self.result.sent.values()),
                 **self.result.usage,
             )
         return self.result
 
     def _target(self, target: Target) -> None:
         self._seen[target] = {_key_of_original(self.bundle, target)}
+        view = self.bundle.for_target(target)
+        self.result.sent[target] = Sent(view.code_bytes, self.bundle.code_bytes)
         count = self.ai.effort
-        proposed = self._turn(propose_request(self.bundle, self.spec, target, count))
+        proposed = self._turn(propose_request(view, self.spec, target, count))
         tried = self._evaluate_all(proposed, "propose")
         failing = next((t for t in tried if not t.evaluation.verified), None)
         if failing is not None:
-            request = repair_request(self.bundle, self.spec, failing.candidate, failing.evaluation)
+            history = self._history[target]
+            request = repair_request(history, failing.candidate, failing.evaluation)
             self._evaluate_all(self._turn(request), "repair")
         best = self.result.best.get(target)
         if best is not None:
-            request = refine_request(self.bundle, self.spec, best.candidate, best.evaluation, count)
+            history = self._history[target]
+            request = refine_request(history, best.candidate, best.evaluation, count)
             self._evaluate_all(self._turn(request), "refine")
 
     def _evaluate_all(self, candidates: list[Candidate], kind: str) -> list[Tried]:
@@ -216,13 +258,19 @@ class AgentLoop:
         self._check_budgets()
         self.ledger.start_turn()
         number = self.ledger.turns
+        self.result.sent[request.target].requests.append(request.sent_bytes)
         with self._span(request, number) as span:
+            completion: Completion | None = None
             try:
                 completion = self._send(request, span)
                 candidates = parse_completion(completion, request.target, self.client.provider)
             except AgentError as exc:
                 self._failed_turn(request, number, span, exc)
                 return []
+            finally:
+                # The next turn of this target starts with everything sent so far, unchanged.
+                answer = completion.text if completion is not None else None
+                self._history[request.target] = answered(request, answer)
             fresh = unique(candidates, self._seen.setdefault(request.target, set()))
             span.set(**{"optirunner.candidates": len(fresh)})
         self._record(request, number, completion, len(fresh))
@@ -255,7 +303,13 @@ class AgentLoop:
         span.status = "error"
         span.set(**{"error.type": type(exc).__name__, "error.message": str(exc)[:500]})
         self.result.turns.append(
-            Turn(number, request.kind, request.target, error=f"{type(exc).__name__}: {exc}")
+            Turn(
+                number,
+                request.kind,
+                request.target,
+                error=f"{type(exc).__name__}: {exc}",
+                request_bytes=request.sent_bytes,
+            )
         )
         if isinstance(exc, RequestRejected):
             # A refused key or unknown model fails every later request the same way.
@@ -271,6 +325,7 @@ class AgentLoop:
                 completion.output_tokens,
                 completion.raw_finish_reason,
                 count,
+                request_bytes=request.sent_bytes,
             )
         )
 
@@ -286,6 +341,10 @@ class AgentLoop:
             "optirunner.turn.kind": request.kind,
             "optirunner.prompt_template": request.prompt,
             "optirunner.target": str(request.target),
+            "optirunner.request.messages": len(request.messages),
+            # Sizes are accounting, never content: kept whatever telemetry.content says.
+            "optirunner.request.bytes": request.sent_bytes,
+            "optirunner.request.code_bytes": self.result.sent[request.target].code_bytes,
             # Content: kept redacted, hashed or dropped per telemetry.content (policy.py).
             "gen_ai.system_instructions": _parts(request.system),
             "gen_ai.input.messages": input_messages(request),

@@ -4,7 +4,8 @@ Two answer shapes are accepted: fenced code blocks (```python, the format the sy
 asks for, each optionally headed by ``### Candidate N: description``) and structured JSON
 (``{"candidates": [{"description", "code", "imports"}]}``, bare or in a ```json block).
 Top-level imports in a block become `Candidate.imports` (the safety check and the applier
-handle them separately from the definition). Duplicates, by normalised AST, are dropped.
+handle them separately from the definition). A method wrapped in its class (`class X:`
+around `def method`) is taken out of it, alone. Duplicates, by normalised AST, are dropped.
 """
 
 from __future__ import annotations
@@ -181,11 +182,25 @@ def _candidate(block: Block, target: Target, rule: str) -> Candidate | None:
             if not (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"):
                 imports.append(text.strip())
         else:
+            text = _own_method(stmt, lines, target) or text
             body.append(text.rstrip("\n") + "\n")
     code = "\n\n".join(body)
     if not code.strip():
         return None
     return Candidate(target, block.description, code, rule, tuple(dict.fromkeys(imports)))
+
+
+def _own_method(stmt: ast.stmt, lines: list[str], target: Target) -> str | None:
+    """The target method alone, when an answer wraps it in its class as the request's
+    outline showed it; the outline's other members are not the model's to change."""
+    owner, _, name = target.qualname.rpartition(".")
+    if not owner or not isinstance(stmt, ast.ClassDef) or stmt.name != owner.rsplit(".")[-1]:
+        return None
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    method = next((m for m in stmt.body if isinstance(m, functions) and m.name == name), None)
+    if method is None:
+        return None
+    return textwrap.dedent("".join(lines[_first_line_of(method) - 1 : method.end_lineno]))
 
 
 def _first_line_of(stmt: ast.stmt) -> int:

@@ -1,16 +1,20 @@
 """Build the messages of each turn (pure): bundle code, spec and host feedback only.
 
-A request is made of exactly three things: the bundle's view (code files, manifest
-summary, requirements), the spec (target, minimum effect) and, for repair and refine
-turns, feedback the host computed (filtered test failure lines, the first behaviour
-mismatch, measured ratios). The wording lives in versioned templates under
-`runner/agent/prompts/` (data, shipped in the wheel); a new wording is a new file
-(`propose_v2.md`), so traces keep naming the text that was actually sent.
+A request is made of exactly three things: the target's view of the bundle
+(`BundleView.for_target`: the code it reaches, classes as outlines; the manifest summary;
+requirements), the spec (target, minimum effect) and, for repair and refine turns,
+feedback the host computed (filtered test failure lines, the first behaviour mismatch,
+measured ratios). A target's conversation only grows: a repair or refine turn sends every
+earlier message unchanged (the model's answers included) and appends its own. The wording
+lives in versioned templates under `runner/agent/prompts/` (data, shipped in the wheel); a
+new wording is a new file (`propose_v2.md`), so traces keep naming the text that was
+actually sent.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,9 +26,9 @@ from runner.agent.providers.base import Candidate
 from runner.spec import Target
 
 SYSTEM = "system_v1"
-PROPOSE = "propose_v1"
-REPAIR = "repair_v1"
-REFINE = "refine_v1"
+PROPOSE = "propose_v2"
+REPAIR = "repair_v2"
+REFINE = "refine_v2"
 
 MAX_FEEDBACK_LINES = 20
 MAX_LINE_CHARS = 240
@@ -54,61 +58,66 @@ def render(name: str, **values: object) -> str:
     return template(name).substitute({k: str(v) for k, v in values.items()}).strip()
 
 
-def propose_request(bundle: BundleView, spec: AgentSpec, target: Target, count: int) -> Request:
-    """Ask for `count` diverse candidates for `target`."""
+def propose_request(view: BundleView, spec: AgentSpec, target: Target, count: int) -> Request:
+    """Ask for `count` diverse candidates for `target`; `view` is what the request shows
+    of the bundle (`bundle.for_target(target)`)."""
     return Request(
         kind="propose",
         prompt=PROPOSE,
         target=target,
         system=render(SYSTEM),
-        messages=(Message("user", _task(bundle, spec, target, count)),),
+        messages=(Message("user", _task(view, spec, target, count)),),
     )
 
 
 def repair_request(
-    bundle: BundleView,
-    spec: AgentSpec,
-    candidate: Candidate,
-    evaluation: Evaluation,
+    history: Sequence[Message], candidate: Candidate, evaluation: Evaluation
 ) -> Request:
-    """Send a failed candidate back once, with what the host saw go wrong."""
-    repair = render(REPAIR, status=evaluation.status.value, feedback=feedback_text(evaluation))
-    return Request(
-        kind="repair",
-        prompt=REPAIR,
-        target=candidate.target,
-        system=render(SYSTEM),
-        messages=_follow_up(bundle, spec, candidate, repair),
+    """Send a failed candidate back once, with what the host saw go wrong, after `history`
+    (the target's conversation so far, `answered` by the model)."""
+    repair = render(
+        REPAIR,
+        status=evaluation.status.value,
+        candidate=candidate_text(candidate),
+        feedback=feedback_text(evaluation),
     )
+    return _follow_up("repair", REPAIR, history, candidate, repair)
 
 
 def refine_request(
-    bundle: BundleView,
-    spec: AgentSpec,
-    candidate: Candidate,
-    evaluation: Evaluation,
-    count: int,
+    history: Sequence[Message], candidate: Candidate, evaluation: Evaluation, count: int
 ) -> Request:
     """Show the best verified candidate with its measured numbers and ask for better."""
-    refine = render(REFINE, measurement=measurement_text(evaluation), count=count)
-    return Request(
-        kind="refine",
-        prompt=REFINE,
-        target=candidate.target,
-        system=render(SYSTEM),
-        messages=_follow_up(bundle, spec, candidate, refine),
+    refine = render(
+        REFINE,
+        measurement=measurement_text(evaluation),
+        candidate=candidate_text(candidate),
+        count=count,
     )
+    return _follow_up("refine", REFINE, history, candidate, refine)
+
+
+def answered(request: Request, answer: str | None) -> tuple[Message, ...]:
+    """The conversation after `request`: its messages, then the model's answer if any.
+
+    An empty or missing answer (the endpoint failed) adds nothing: the next turn follows
+    the unanswered message.
+    """
+    if not answer or not answer.strip():
+        return request.messages
+    return (*request.messages, Message("assistant", answer))
 
 
 def _follow_up(
-    bundle: BundleView, spec: AgentSpec, candidate: Candidate, text: str
-) -> tuple[Message, ...]:
-    # The model sees the original task, its own candidate (alone, not the whole earlier
-    # answer, to keep the request small), then the host's verdict.
-    return (
-        Message("user", _task(bundle, spec, candidate.target, 1)),
-        Message("assistant", candidate_text(candidate)),
-        Message("user", text),
+    kind: str, prompt: str, history: Sequence[Message], candidate: Candidate, text: str
+) -> Request:
+    # Append-only: every earlier message goes again unchanged, then the host's verdict.
+    return Request(
+        kind=kind,
+        prompt=prompt,
+        target=candidate.target,
+        system=render(SYSTEM),
+        messages=(*history, Message("user", text)),
     )
 
 

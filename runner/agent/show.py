@@ -17,7 +17,8 @@ from runner.spec import Target
 def show_prompt(bundle: Path, provider: str, ai: AISettings, min_effect: float) -> str:
     """A JSON array: the body of each target's first (propose) request, exactly as sent.
 
-    Built from the written bundle (`bundle` folder or zip), so what is shown is what the
+    Built from the written bundle (`bundle` folder or zip), as the agent loop builds it
+    (the target's view of the bundle, classes as outlines), so what is shown is what the
     model would receive; no key is needed and nothing is sent.
     """
     if not ai.model:
@@ -26,7 +27,9 @@ def show_prompt(bundle: Path, provider: str, ai: AISettings, min_effect: float) 
     targets = tuple(Target.parse(t) for t in view.targets)
     spec = AgentSpec(targets, min_effect)
     bodies = [
-        request_payload(provider, ai, propose_request(view, spec, target, ai.effort))
+        request_payload(
+            provider, ai, propose_request(view.for_target(target), spec, target, ai.effort)
+        )
         for target in targets
     ]
     return json.dumps(bodies, indent=2, ensure_ascii=False) + "\n"

@@ -13,12 +13,21 @@ This module reads the repository's files and returns data; it writes nothing.
 from __future__ import annotations
 
 import ast
+import copy
 import importlib.metadata
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from runner.bundle.outline import (
+    CONSTRUCTORS,
+    Shown,
+    attribute_stores,
+    class_outline,
+    constructor_body,
+    instance_names,
+)
 from runner.errors import TargetError
 from runner.spec import Target, validate_target
 
@@ -102,15 +111,28 @@ class Extraction:
 Resolver = Callable[[Iterable[str]], tuple[Requirement, ...]]
 
 
-def extract(repo: Path, targets: Sequence[Target], resolver: Resolver | None = None) -> Extraction:
-    """Extract the code `targets` need from `repo` (validated targets, read-only)."""
+def extract(
+    repo: Path,
+    targets: Sequence[Target],
+    resolver: Resolver | None = None,
+    *,
+    outline: bool = False,
+    roots: Sequence[str] | None = None,
+) -> Extraction:
+    """Extract the code `targets` need from `repo` (validated targets, read-only).
+
+    By default the result runs on its own (the bundle). With `outline`, it is what a model
+    reads about the targets (a request): every class an outline (runner/bundle/outline.py)
+    with the other methods by signature only. `roots` are the import roots when known (a
+    bundle's), instead of being found from the targets' packages.
+    """
     for target in targets:
         validate_target(repo, target)
-    index = _Repo(repo, [t.path for t in targets])
-    shaker = _Shaker(index)
+    index = _Repo(repo, [t.path for t in targets], roots)
+    shaker = _Outliner(index) if outline else _Shaker(index)
     for target in targets:
         shaker.add_target(target)
-    files = tuple(_emit(index.by_path[p], shaker.kept[p]) for p in sorted(shaker.kept))
+    files = tuple(_emit(index.by_path[p], shaker.kept[p], shaker) for p in sorted(shaker.kept))
     resolve = resolver or resolve_requirements
     return Extraction(
         targets=tuple(targets),
@@ -181,9 +203,11 @@ class _Module:
 class _Repo:
     """Lazily parsed modules of one repository, found by dotted name or by path."""
 
-    def __init__(self, root: Path, target_paths: Sequence[str]) -> None:
+    def __init__(
+        self, root: Path, target_paths: Sequence[str], roots: Sequence[str] | None = None
+    ) -> None:
         self.root = root
-        self.roots = _import_roots(root, target_paths)
+        self.roots = list(roots) if roots else _import_roots(root, target_paths)
         self.by_name: dict[str, _Module | None] = {}
         self.by_path: dict[str, _Module] = {}
 
@@ -510,14 +534,21 @@ class _Shaker:
         """Keep what binds `name` at the top of `module`, used through `chains`."""
         binders = module.binders.get(name)
         if binders is None:
-            self._from_stars(module, name)
+            self._from_stars(module, name, chains)
             return
         for index in binders:
-            unit = module.units[index]
-            if isinstance(unit, ast.Import | ast.ImportFrom):
-                self._alias(module, index, name, chains)
-            else:
-                self.unit(module, index)
+            self.binder(module, index, name, chains)
+
+    def binder(self, module: _Module, index: int, name: str, chains: set[tuple[str, ...]]) -> None:
+        """Keep the top-level statement `index` that binds `name`."""
+        if isinstance(module.units[index], ast.Import | ast.ImportFrom):
+            self._alias(module, index, name, chains)
+        else:
+            self.unit(module, index)
+
+    def imported(self, chains: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+        """How a name imported from another module is used there: as a whole object."""
+        return {()}
 
     def unit(self, module: _Module, index: int) -> None:
         """Keep one whole top-level statement and what it uses."""
@@ -539,7 +570,7 @@ class _Shaker:
         for index in range(len(module.units)):
             self.unit(module, index)
 
-    def _from_stars(self, module: _Module, name: str) -> None:
+    def _from_stars(self, module: _Module, name: str, chains: set[tuple[str, ...]]) -> None:
         for index in module.stars:
             unit = module.units[index]
             assert isinstance(unit, ast.ImportFrom)  # noqa: S101 - stars are ImportFrom
@@ -550,7 +581,7 @@ class _Shaker:
             if other is not None and name in other.binders:
                 self._keep(module).units.add(index)
                 self._keep(other)
-                self.name(other, name, {()})
+                self.name(other, name, self.imported(chains))
 
     def _alias(self, module: _Module, index: int, name: str, chains: set[tuple[str, ...]]) -> None:
         unit = module.units[index]
@@ -579,7 +610,7 @@ class _Shaker:
             self._module_binding(submodule, chains, imported=submodule)
         elif (other := self.repo.module(source)) is not None:
             self._keep(other)
-            self.name(other, alias.name, {()})
+            self.name(other, alias.name, self.imported(chains))
         else:
             self.external.add(source.split(".")[0])
 
@@ -662,12 +693,25 @@ class _Shaker:
             self.unit(module, module.units.index(node))
         for name in sorted({c[0] for c in own if c} | _self_attributes(stmt)):
             self._class_attribute(module, node, name)
-        if not isinstance(stmt, _FUNCTIONS):  # class-body statements see the class scope
+        class_scope = not isinstance(stmt, _FUNCTIONS)
+        self._member_names(module, node, uses, class_scope, self._class_attribute)
+        self._nested_imports(module, stmt)
+
+    def _member_names(
+        self,
+        module: _Module,
+        node: ast.ClassDef,
+        uses: Uses,
+        class_scope: bool,
+        attribute: Callable[[_Module, ast.ClassDef, str], None],
+    ) -> None:
+        """Follow a member's names: first those bound in the class body, when the member
+        sees the class scope (class-body statements, decorators), then the module's."""
+        if class_scope:
             for name in [n for n in uses if _member_binders(node, n)]:
                 uses.pop(name)
-                self._class_attribute(module, node, name)
+                attribute(module, node, name)
         self.uses(module, uses)
-        self._nested_imports(module, stmt)
 
     def _class_attribute(self, module: _Module, node: ast.ClassDef, name: str) -> None:
         if _member_binders(node, name):
@@ -675,6 +719,10 @@ class _Shaker:
         elif _member_binders(node, "__init__"):
             # An instance attribute: it is set up by __init__.
             self.member(module, node.name, "__init__")
+
+    def skeleton(self, module: _Module, node: ast.ClassDef, kept: _Kept) -> tuple[str, str]:
+        """The kind and text of a class kept in part."""
+        return "class skeleton", _skeleton(module, node, kept)
 
 
 def _class_unit(module: _Module, class_name: str) -> tuple[int, ast.ClassDef]:
@@ -702,16 +750,23 @@ def _self_attributes(stmt: ast.stmt) -> set[str]:
     """Attributes a method reaches through its first parameter (`self.x`, `cls.x`)."""
     if not isinstance(stmt, _FUNCTIONS) or _is_static(stmt):
         return set()
+    first = _first_parameter(stmt)
+    return _attributes_on(stmt, {first}) if first else set()
+
+
+def _first_parameter(stmt: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     params = [*stmt.args.posonlyargs, *stmt.args.args]
-    if not params:
-        return set()
-    first = params[0].arg
+    return params[0].arg if params else None
+
+
+def _attributes_on(node: ast.AST, names: set[str]) -> set[str]:
+    """Attributes `node` reaches directly on one of `names` (`self.x` for {"self"})."""
     return {
-        node.attr
-        for node in ast.walk(stmt)
-        if isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == first
+        found.attr
+        for found in ast.walk(node)
+        if isinstance(found, ast.Attribute)
+        and isinstance(found.value, ast.Name)
+        and found.value.id in names
     }
 
 
@@ -719,13 +774,224 @@ def _is_static(stmt: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in stmt.decorator_list)
 
 
+# --- outlines: what a request shows of a class --------------------------------------------
+
+
+class _Outliner(_Shaker):
+    """The shaker of a request: the same names followed, but every class is an outline.
+
+    A class reached by name shows its header, its constructor's signature when it is called
+    or used as an object, and the members reached through it (`X.attr`); a base class shows
+    its header. In a class, a method reached (`self.f()`, `cls.f`, `X.f`) shows its
+    signature and is not followed into; an instance attribute shows the constructor
+    statements that set it (a base class's when the class sets none); class constants
+    show whole. The target, and the module-level functions and constants reached, are whole.
+    """
+
+    def __init__(self, repo: _Repo) -> None:
+        super().__init__(repo)
+        self.shown = Shown()
+
+    def add_target(self, target: Target) -> None:
+        """Keep a target: a method shows whole inside the outline of its class."""
+        class_name, _, method = target.qualname.rpartition(".")
+        if not class_name:
+            super().add_target(target)
+            return
+        module = self.repo.module_at(target.path)
+        self._keep(module)
+        _index, node = _class_unit(module, class_name)
+        self._outline(module, node)
+        self._show(module, node, method, whole=True)
+
+    def binder(self, module: _Module, index: int, name: str, chains: set[tuple[str, ...]]) -> None:
+        """A class is outlined with what `chains` reach of it; anything else as in a bundle.
+
+        A later statement that sets an attribute of a class (`X.attr = ...`) is kept only
+        when that attribute is read.
+        """
+        unit = module.units[index]
+        if isinstance(unit, ast.ClassDef):
+            self._by_name(module, unit, chains)
+        elif isinstance(unit, ast.Import | ast.ImportFrom) or _reaches(module, unit, name, chains):
+            super().binder(module, index, name, chains)
+
+    def imported(self, chains: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+        """An imported class shows only what is used of it here."""
+        return chains
+
+    def skeleton(self, module: _Module, node: ast.ClassDef, kept: _Kept) -> tuple[str, str]:
+        """A class as its outline."""
+        return "class outline", class_outline(module.lines, node, self.shown)
+
+    def _by_name(self, module: _Module, node: ast.ClassDef, chains: set[tuple[str, ...]]) -> None:
+        self._outline(module, node)
+        for chain in sorted(chains):
+            if chain:
+                self._attribute(module, node, chain[0])
+            else:  # called, or used as an object
+                self._constructor(module, node)
+
+    def _outline(self, module: _Module, node: ast.ClassDef) -> None:
+        """Show the class header, once; follow the names it uses."""
+        if node in self.shown.classes:
+            return
+        self.shown.classes.add(node)
+        if node in module.units:
+            self._keep(module).members.setdefault(module.units.index(node), set())
+        for expr in [*node.decorator_list, *(k.value for k in node.keywords)]:
+            self.uses(module, unit_uses(ast.Expr(expr), module.future_annotations))
+        for base in node.bases:
+            uses = unit_uses(ast.Expr(base), module.future_annotations)
+            if isinstance(base, ast.Name):
+                uses[base.id].discard(())  # a base class shows its header only
+            self.uses(module, uses)
+        self._show(module, node, "__slots__")
+
+    def _show(self, module: _Module, node: ast.ClassDef, name: str, *, whole: bool = False) -> None:
+        """Show the members binding `name`: methods by signature unless `whole`."""
+        for position in _member_binders(node, name):
+            stmt = node.body[position]
+            if isinstance(stmt, ast.ClassDef):
+                self._outline(module, stmt)
+                self._constructor(module, stmt)
+            elif isinstance(stmt, _FUNCTIONS) and not whole:
+                self._signature(module, node, stmt)
+            elif stmt not in self.shown.whole:
+                self.shown.whole.add(stmt)
+                self._member_reads(module, node, stmt, unit_uses(stmt, module.future_annotations))
+
+    def _signature(
+        self, module: _Module, node: ast.ClassDef, function: ast.FunctionDef | ast.AsyncFunctionDef
+    ) -> None:
+        """Show a method by its signature: follow its decorators, defaults and annotations."""
+        if function in self.shown.signatures:
+            return
+        self.shown.signatures.add(function)
+        stub = copy.copy(function)
+        stub.body = [ast.Pass()]
+        uses = unit_uses(stub, module.future_annotations)  # decorators see the class: `@x.setter`
+        self._member_names(module, node, uses, True, self._attribute)
+
+    def _member_reads(
+        self,
+        module: _Module,
+        node: ast.ClassDef,
+        stmt: ast.stmt,
+        uses: Uses,
+        instance: set[str] | None = None,
+    ) -> None:
+        """Follow what a shown statement reads: its class's members, then module names."""
+        if node in module.units:  # the class by its own name: `X.CONSTANT`, `X(...)`
+            self._by_name(module, node, uses.pop(node.name, set()))
+        attributes = _self_attributes(stmt) if instance is None else _attributes_on(stmt, instance)
+        for name in sorted(attributes):
+            self._attribute(module, node, name)
+        if _constructs_cls(stmt):
+            self._constructor(module, node)
+        class_scope = not isinstance(stmt, _FUNCTIONS)
+        self._member_names(module, node, uses, class_scope, self._attribute)
+        self._nested_imports(module, stmt)
+
+    def _attribute(self, module: _Module, node: ast.ClassDef, name: str) -> None:
+        """`self.name` or `X.name`: the class's members, its constructors' stores, or a base's."""
+        if not self._once(module.path, node.name, str(node.lineno), "attribute", name):
+            return
+        self._show(module, node, name)
+        stored = self._stores(module, node, name)
+        if not stored and not _member_binders(node, name):
+            self._from_bases(module, node, (name,))
+
+    def _stores(self, module: _Module, node: ast.ClassDef, name: str) -> bool:
+        """Show the constructor statements that set `name` on the instance; False if none."""
+        found = False
+        for constructor in CONSTRUCTORS:
+            for position in _member_binders(node, constructor):
+                function = node.body[position]
+                if not isinstance(function, _FUNCTIONS):
+                    continue
+                if attribute_stores(function, {name}):
+                    found = True
+                    self.shown.attributes.setdefault(function, set()).add(name)
+                    self._store_reads(module, node, function)
+        return found
+
+    def _store_reads(
+        self,
+        module: _Module,
+        node: ast.ClassDef,
+        function: ast.FunctionDef | ast.AsyncFunctionDef,
+    ) -> None:
+        """Follow what the shown part of a constructor reads (stores and the tests around)."""
+        skip = module.future_annotations
+        free = _free(function, skip)  # the constructor's parameters and locals are not names
+        instance = instance_names(function)
+        for stmt in constructor_body(function, self.shown.attributes[function]):
+            uses = {k: v for k, v in unit_uses(stmt, skip).items() if k in free}
+            self._member_reads(module, node, stmt, uses, instance)
+
+    def _constructor(self, module: _Module, node: ast.ClassDef) -> None:
+        """Show the signatures of `__new__` and `__init__` (a base's when the class has none)."""
+        if not self._once(module.path, node.name, str(node.lineno), "constructor"):
+            return
+        names = [n for n in ("__new__", "__init__") if _member_binders(node, n)]
+        for name in [*_fields(node), *names]:
+            self._show(module, node, name)
+        if not names:
+            self._from_bases(module, node, ())
+
+    def _from_bases(self, module: _Module, node: ast.ClassDef, tail: tuple[str, ...]) -> None:
+        """Look `tail` up on the base classes (`Base` or `module.Base`) instead."""
+        for base in node.bases:
+            if isinstance(base, ast.Name | ast.Attribute):
+                uses = unit_uses(ast.Expr(base), module.future_annotations)
+                self.uses(module, {n: {(*c, *tail) for c in chains} for n, chains in uses.items()})
+
+
+def _reaches(module: _Module, unit: ast.stmt, name: str, chains: set[tuple[str, ...]]) -> bool:
+    """Whether a statement binding `name` is needed: for a class, only `X.attr = ...` with
+    `attr` read through `chains`."""
+    if not any(isinstance(module.units[i], ast.ClassDef) for i in module.binders[name]):
+        return True
+    attributes = {
+        node.attr
+        for node in ast.walk(unit)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Store)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == name
+    }
+    return any(chain and chain[0] in attributes for chain in chains)
+
+
+def _fields(node: ast.ClassDef) -> list[str]:
+    """The annotated fields of a decorated or derived class (dataclasses, named tuples,
+    models): what its constructor may take."""
+    if not (node.decorator_list or node.bases or node.keywords):
+        return []
+    return [n for s in node.body if isinstance(s, ast.AnnAssign) for n in sorted(_bound_names(s))]
+
+
+def _constructs_cls(stmt: ast.stmt) -> bool:
+    """A classmethod that calls its `cls(...)`."""
+    if not isinstance(stmt, _FUNCTIONS) or not any(
+        isinstance(d, ast.Name) and d.id == "classmethod" for d in stmt.decorator_list
+    ):
+        return False
+    first = _first_parameter(stmt)
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == first
+        for n in ast.walk(stmt)
+    )
+
+
 # --- writing the extracted files ----------------------------------------------------------
 
 
-def _emit(module: _Module, kept: _Kept) -> ExtractedFile:
+def _emit(module: _Module, kept: _Kept, shaker: _Shaker) -> ExtractedFile:
     pieces: list[ExtractedDefinition] = []
     for index, unit in enumerate(module.units):
-        piece = _piece(module, kept, index, unit)
+        piece = _piece(module, kept, index, unit, shaker)
         if piece is not None:
             pieces.append(piece)
     return ExtractedFile(
@@ -736,7 +1002,9 @@ def _emit(module: _Module, kept: _Kept) -> ExtractedFile:
     )
 
 
-def _piece(module: _Module, kept: _Kept, index: int, unit: ast.stmt) -> ExtractedDefinition | None:
+def _piece(
+    module: _Module, kept: _Kept, index: int, unit: ast.stmt, shaker: _Shaker
+) -> ExtractedDefinition | None:
     if index in kept.units:
         return _definition(module, unit, _kind(unit), _text(module, unit))
     if index in kept.aliases and isinstance(unit, ast.Import | ast.ImportFrom):
@@ -745,7 +1013,7 @@ def _piece(module: _Module, kept: _Kept, index: int, unit: ast.stmt) -> Extracte
         names = [_alias_binding(a) for i, a in enumerate(unit.names) if i in positions]
         return replace(piece, name=", ".join(names))
     if index in kept.members and isinstance(unit, ast.ClassDef):
-        return _definition(module, unit, "class skeleton", _skeleton(module, unit, kept))
+        return _definition(module, unit, *shaker.skeleton(module, unit, kept))
     return None
 
 

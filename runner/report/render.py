@@ -59,6 +59,7 @@ def render_markdown(result: JobResult) -> str:
         _declines(result),
         _candidates(result),
         _evidence(result),
+        _sent(result),
         _best(result),
         _footer(result),
     ]
@@ -212,6 +213,25 @@ def _evidence(result: JobResult) -> str:
     if not lines:
         return ""
     return "\n".join(["## Evidence", "", *lines]) + "\n"
+
+
+def _sent(result: JobResult) -> str:
+    """Bytes sent to the model per target: the code shown, and every request in total."""
+    sent = result.agent.get("sent") or {}
+    if not sent:
+        return ""
+    lines = [
+        "## Sent to the model",
+        "",
+        "| target | requests | bytes sent | code shown | whole bundle's code |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for target, row in sent.items():
+        lines.append(
+            f"| `{target}` | {row['requests']} | {row['bytes']:,} | {row['code_bytes']:,} "
+            f"| {row['bundle_code_bytes']:,} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _best(result: JobResult) -> str:

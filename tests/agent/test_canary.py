@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,10 +86,11 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def bundle_of(repo: Path, tmp_path: Path) -> BundleView:
+def bundle_of(repo: Path, tmp_path: Path, targets: Sequence[Target] = (TARGET,)) -> BundleView:
+    """Cut and sign the bundle of `targets`, then view it as the agent loop does."""
     state = tmp_path / "state"
     built = build_bundle(
-        extract(repo, [TARGET]),
+        extract(repo, list(targets)),
         tmp_path / "out",
         load_or_create_key(state),
         repository=str(repo),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -125,7 +127,7 @@ def test_good_candidate_is_refined_and_the_best_kept(fake_llm: FakeLLM, dialect:
     assert attributes["gen_ai.usage.output_tokens"] == 50
     assert attributes["gen_ai.response.finish_reasons"] in (["stop"], ["end_turn"])
     assert attributes["optirunner.latency_s"] >= 0
-    assert attributes["optirunner.prompt_template"] == "propose_v1"
+    assert attributes["optirunner.prompt_template"] == "propose_v2"
     loop_span = next(e for e in events if e["name"] == "agent")
     assert loop_span["attributes"]["input_tokens"] == 200
     assert all(e["parent_id"] == loop_span["span_id"] for e in turns)
@@ -273,3 +275,77 @@ def test_wall_time_budget_stops_between_evaluations(fake_llm: FakeLLM) -> None:
     assert result.stopped_by == "wall_time"
     assert host.calls == [BROKEN]  # the second candidate waits for a budget that is gone
     assert result.usage["turns"] == 1
+
+
+# --- the conversation: append-only, and recorded as sent ---------------------------------
+
+
+def sent_messages(dialect: Dialect, fake: FakeLLM) -> list[list[dict[str, Any]]]:
+    """Each request's chat messages as they went over the wire (system prompt aside)."""
+    bodies = [r.body["messages"] for r in fake.requests]
+    return [[m for m in b if m["role"] != "system"] for b in bodies]
+
+
+def assert_append_only(conversation: list[list[dict[str, Any]]]) -> None:
+    for earlier, later in itertools.pairwise(conversation):
+        assert len(later) > len(earlier)
+        assert later[: len(earlier)] == earlier  # every earlier message, unchanged
+
+
+def test_repair_and_refine_append_to_the_conversation(fake_llm: FakeLLM, dialect: Dialect) -> None:
+    replies = [answer(BROKEN), answer(GOOD), answer(BETTER)]
+    fake_llm.script(dialect.path, *[dialect.ok(r) for r in replies])
+    events: list[dict[str, Any]] = []
+    result = run_loop(fake_llm, dialect, events=events)
+    assert [t.kind for t in result.turns] == ["propose", "repair", "refine"]
+    conversation = sent_messages(dialect, fake_llm)
+    assert [len(c) for c in conversation] == [1, 3, 5]
+    assert_append_only(conversation)
+    # The model's whole answers are in the history, exactly as they came back.
+    assert [m["content"] for m in conversation[-1] if m["role"] == "assistant"] == replies[:2]
+    # The trace records each request as sent, in order.
+    spans = [e["attributes"] for e in events if e["name"] == "agent.turn"]
+    for span, sent in zip(spans, conversation, strict=True):
+        messages = json.loads(span["gen_ai.input.messages"])  # JSON-encoded by the tracer
+        recorded = [(m["role"], m["parts"][0]["content"]) for m in messages]
+        assert recorded == [(m["role"], m["content"]) for m in sent]
+        assert span["optirunner.request.messages"] == len(sent)
+
+
+def test_an_unanswered_turn_stays_in_the_conversation(fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        OPENAI.path,
+        OPENAI.ok(answer(BROKEN, GOOD)),  # BROKEN is repaired, GOOD is refined
+        OPENAI.error(500, "down"),  # the repair request gets no answer
+        OPENAI.ok(answer(BETTER)),
+    )
+    result = run_loop(fake_llm, OPENAI, max_retries=0)
+    assert [t.kind for t in result.turns] == ["propose", "repair", "refine"]
+    assert "ServerError" in result.turns[1].error
+    conversation = sent_messages(OPENAI, fake_llm)
+    assert_append_only(conversation)
+    assert [m["role"] for m in conversation[-1]] == ["user", "assistant", "user", "user"]
+    assert result.best[TARGET].candidate.code == BETTER
+
+
+def test_bytes_sent_are_recorded_per_request_and_target(fake_llm: FakeLLM) -> None:
+    fake_llm.script(OPENAI.path, OPENAI.ok(answer(GOOD)), OPENAI.ok(answer(BETTER)))
+    events: list[dict[str, Any]] = []
+    result = run_loop(fake_llm, OPENAI, events=events)
+    on_wire = [
+        sum(len(m["content"].encode()) for m in r.body["messages"]) for r in fake_llm.requests
+    ]
+    sent = result.sent[TARGET]
+    assert sent.requests == on_wire  # the system prompt and every message, as sent
+    assert [t.request_bytes for t in result.turns] == on_wire
+    spans = [e["attributes"] for e in events if e["name"] == "agent.turn"]
+    assert [s["optirunner.request.bytes"] for s in spans] == on_wire
+    assert sent.code_bytes == len(MODULE.encode())  # one small function: all of it is shown
+    assert sent.to_dict() == {
+        "requests": 2,
+        "bytes": sum(on_wire),
+        "code_bytes": sent.code_bytes,
+        "bundle_code_bytes": len(MODULE.encode()),
+    }
+    loop_span = next(e for e in events if e["name"] == "agent")
+    assert loop_span["attributes"]["request_bytes"] == sum(on_wire)

@@ -71,6 +71,13 @@ def test_an_ai_candidate_is_verified_faster(
     assert best["measurement"]["verdict"] == "faster"
     assert report["agent"]["model"] == "test-model"
     assert report["agent"]["usage"]["input_tokens"] > 0
+    # The report says how many bytes went out about the target, request by request.
+    sent = report["agent"]["sent"][TARGET]
+    assert sent["requests"] == len(fake_llm.requests) == 2
+    bodies = [r.body for r in fake_llm.requests]
+    texts = [b.get("system", "") + "".join(m["content"] for m in b["messages"]) for b in bodies]
+    assert sent["bytes"] == sum(len(t.encode()) for t in texts)
+    assert 0 < sent["code_bytes"] <= sent["bundle_code_bytes"]
     # Only the bundle went out: no test code, no path of the project.
     sent = "\n".join(dialect.sent_text(r) for r in fake_llm.requests)
     assert "def test_" not in sent

@@ -111,3 +111,23 @@ def test_method_target_matches_the_method_name() -> None:
     method = Target("shop.py", "Cart.total")
     found = parse_text("```python\ndef total(self):\n    return 1\n```", method, RULE)
     assert found[0].target == method
+
+
+def test_a_method_wrapped_in_its_outline_is_taken_out_alone() -> None:
+    """Shown an outline, a model may answer with the class around the method: only the
+    method is kept (the signatures it echoes are not its to change)."""
+    method = Target("shop.py", "Cart.total")
+    text = (
+        "```python\nimport math\n\n\nclass Cart:\n"
+        '    """A cart."""\n\n'
+        "    def _lines(self): ...\n\n"
+        "    @property\n"
+        "    def total(self):\n"
+        "        return math.fsum(self._lines())\n```"
+    )
+    (found,) = parse_text(text, method, RULE)
+    assert found.code == "@property\ndef total(self):\n    return math.fsum(self._lines())\n"
+    assert found.imports == ("import math",)
+    other = Target("shop.py", "Order.total")  # a class of another name is not unwrapped
+    with pytest.raises(NoCode):
+        parse_text(text, other, RULE)

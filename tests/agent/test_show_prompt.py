@@ -14,6 +14,20 @@ from runner.commands import bundle as command
 from runner.config import load_settings
 from runner.errors import ConfigError
 
+LEXER = """class Token:
+    def __init__(self, value):
+        self.value = value
+        self.note = "INIT_CANARY"
+
+    def match(self, depth=0):
+        return self._flatten(depth) == self.value
+
+    def _flatten(self, depth=0):
+        return "FLATTEN_CANARY"
+
+    def unrelated(self):
+        return "UNRELATED_CANARY"
+"""
 MODULE = """RATE = 3
 
 
@@ -40,20 +54,25 @@ def config(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def show(repo: Path, target: str, out: Path, cfg: Path, provider: str) -> int:
+    """`optirunner bundle create REPO -t TARGET --show-prompt --provider PROVIDER`."""
+    return command.create(
+        repo=repo,
+        targets=[target],
+        as_json=False,
+        out=out,
+        config=cfg,
+        show_prompt=True,
+        provider=provider,
+    )
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_show_prompt_prints_the_exact_body(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], provider: str
 ) -> None:
     cfg = config(tmp_path, '[ai]\nmodel = "m-1"\nmax_tokens = 321\n')
-    code = command.create(
-        repo=repo,
-        targets=["shop.py::price"],
-        as_json=False,
-        out=tmp_path / "out",
-        config=cfg,
-        show_prompt=True,
-        provider=provider,
-    )
+    code = show(repo, "shop.py::price", tmp_path / "out", cfg, provider)
     assert code == 0
     bodies = json.loads(capsys.readouterr().out)
     assert len(bodies) == 1
@@ -66,26 +85,32 @@ def test_show_prompt_prints_the_exact_body(
     assert ("system" in body) == (provider == "anthropic")
 
 
+def test_show_prompt_shows_a_method_as_the_loop_sends_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "lexer"
+    repo.mkdir()
+    (repo / "lexer.py").write_text(LEXER)
+    code = show(
+        repo,
+        "lexer.py::Token.match",
+        tmp_path / "out",
+        config(tmp_path, '[ai]\nmodel = "m-1"\n'),
+        "openai",
+    )
+    assert code == 0
+    prompt = json.loads(capsys.readouterr().out)[0]["messages"][1]["content"]
+    assert "    def _flatten(self, depth=0): ...\n" in prompt
+    assert "CANARY" not in prompt
+    assert "lexer.py class outline Token" in prompt
+
+
 def test_show_prompt_needs_an_ai_provider_and_a_model(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"ai\.model"):
-        command.create(
-            repo=repo,
-            targets=["shop.py::price"],
-            as_json=False,
-            out=tmp_path / "a",
-            config=config(tmp_path, ""),
-            show_prompt=True,
-            provider="openai",
-        )
+        show(repo, "shop.py::price", tmp_path / "a", config(tmp_path, ""), "openai")
     with pytest.raises(ConfigError, match="does not call a model"):
-        command.create(
-            repo=repo,
-            targets=["shop.py::price"],
-            as_json=False,
-            out=tmp_path / "b",
-            config=config(tmp_path, '[ai]\nmodel = "m"\n'),
-            show_prompt=True,
-            provider="rules",
+        show(
+            repo, "shop.py::price", tmp_path / "b", config(tmp_path, '[ai]\nmodel = "m"\n'), "rules"
         )
 
 

@@ -20,8 +20,11 @@ from tests.agent.conftest import KEY, Dialect, FakeLLM
 from tests.agent.test_loop import GOOD, TARGET, Clock, Host, answer
 
 GHP = "ghp_" + "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY2zA4"
-# The bundle the model sees carries a credential; so does the model's answer.
-MODULE = f'RATE = 3\nTOKEN = "{GHP}"\n\n\ndef price(items):\n    return sum(items) * RATE\n'
+# The code the model sees carries a credential (the target reads it); so does the answer.
+MODULE = (
+    f'RATE = 3\nTOKEN = "{GHP}"\n\n\n'
+    "def price(items):\n    return sum(items) * RATE if TOKEN else 0\n"
+)
 BUNDLE = BundleView("b1", (str(TARGET),), (("shop.py", MODULE),), (), ())
 
 

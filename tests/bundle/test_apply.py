@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import difflib
+
 import pytest
 
+from runner.agent.parse import parse_text
 from runner.bundle.apply import apply_candidate, extract_definition
 from runner.errors import CandidateError, TargetError
+from runner.spec import Target
+from tests.bundle.test_outline import LEXER
 
 MODULE = '''"""Inventory helpers."""
 import re
@@ -101,3 +106,29 @@ def test_helper_names_must_be_new() -> None:
         apply_candidate(
             module, "keep", "def keep(i):\n    return _fast(i)\ndef _fast(i):\n    return i\n"
         )
+
+
+def test_a_candidate_from_an_outline_replaces_only_the_method_in_a_large_class() -> None:
+    """The request showed `Token.match` in an outline (other methods by signature): the
+    answer, wrapped in its class or not, replaces the method and nothing else."""
+    wrapped = (
+        "```python\nclass Token:\n"
+        "    def _flatten(self, depth=0): ...\n\n"
+        "    def match(self, ttype, values, depth=0):\n"
+        '        """Whether the token matches `ttype` and one of `values`."""\n'
+        "        return depth <= self.MAX_DEPTH and self._compare(ttype, values)\n```"
+    )
+    (candidate,) = parse_text(wrapped, Target("pkg/lexer.py", "Token.match"), "m")
+    after = apply_candidate(LEXER, "Token.match", candidate.code)
+    changed = [
+        line
+        for line in difflib.unified_diff(LEXER.splitlines(), after.splitlines(), n=0)
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+    assert "+        return depth <= self.MAX_DEPTH and self._compare(ttype, values)" in changed
+    assert all("match" in line or line[1:].startswith("        ") for line in changed)
+    assert len(changed) == 5 + 1  # the old body's five lines, the new one
+    assert after.count("FLATTEN_BODY_CANARY") == 1  # the stub was not applied
+    assert extract_definition(after, "Token._flatten") == extract_definition(
+        LEXER, "Token._flatten"
+    )

@@ -60,3 +60,13 @@ def test_round_plot_is_a_png_and_none_when_unmeasured() -> None:
     assert png is not None
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert round_plot(CandidateResult("c3", "t", "r", "d", CandidateStatus.INVALID)) is None
+
+
+def test_markdown_says_what_was_sent_per_target() -> None:
+    result = JobResult("j1", JobOutcome.SUCCEEDED, {"targets": ["pkg/mod.py::A.f"]}, 0.0, 30.0)
+    assert "Sent to the model" not in render_markdown(result)  # rules: nothing sent
+    sent = {"requests": 3, "bytes": 21_480, "code_bytes": 1_488, "bundle_code_bytes": 26_083}
+    result.agent = {"model": "m", "sent": {"pkg/mod.py::A.f": sent}}
+    text = render_markdown(result)
+    assert "## Sent to the model" in text
+    assert "| `pkg/mod.py::A.f` | 3 | 21,480 | 1,488 | 26,083 |" in text
