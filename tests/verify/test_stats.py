@@ -145,6 +145,9 @@ EDGE = 1 - 0.03  # exactly 1 - min_effect
         (Interval(0.80, 0.90, 1.0), Verdict.INCONCLUSIVE, Instrument.WALL),  # high exactly 1
         (Interval(1.0, 1.05, 1.10), Verdict.INCONCLUSIVE, Instrument.WALL),  # low exactly 1
         (Interval(1.0001, 1.05, 1.10), Verdict.SLOWER, Instrument.WALL),
+        (Interval(1.01, 1 + 0.03, 1.05), Verdict.SLOWER, Instrument.WALL),  # point at the edge
+        # the same rule both ways: above 1, but the estimate under min_effect, is not slower
+        (Interval(1.01, 1.0299, 1.05), Verdict.INCONCLUSIVE, Instrument.WALL),
         (Interval(0.98, 1.0, 1.02), Verdict.INCONCLUSIVE, Instrument.WALL),  # equivalent
         (None, Verdict.INCONCLUSIVE, Instrument.NONE),
     ],
@@ -166,11 +169,16 @@ NOISY = Interval(0.85, 0.95, 1.05)  # wall time inconclusive, not slower
         (NOISY, [0.95, 0.9701], Verdict.INCONCLUSIVE, Instrument.WALL),  # one repeat too close
         (None, [0.90, 0.91], Verdict.FASTER_INSTRUCTIONS, Instrument.INSTRUCTIONS),
         (NOISY, [1.04, 1.05], Verdict.SLOWER, Instrument.INSTRUCTIONS),
-        (NOISY, [1.03, 1.05], Verdict.INCONCLUSIVE, Instrument.WALL),  # 1 + min_effect: not more
+        (NOISY, [1 + 0.03, 1.05], Verdict.SLOWER, Instrument.INSTRUCTIONS),  # edge, as faster
+        (NOISY, [1.0299, 1.05], Verdict.INCONCLUSIVE, Instrument.WALL),  # one repeat too close
         (NOISY, [], Verdict.INCONCLUSIVE, Instrument.WALL),
         # wall time decides when it is conclusive, whatever the instructions say
         (Interval(0.80, 0.90, 0.95), [1.10], Verdict.FASTER, Instrument.WALL),
         (Interval(1.01, 1.05, 1.10), [0.90], Verdict.SLOWER, Instrument.WALL),
+        # nor do instructions contradict the direction of an interval that excludes 1
+        (Interval(1.005, 1.01, 1.02), [0.90], Verdict.INCONCLUSIVE, Instrument.WALL),
+        (Interval(0.98, 0.99, 0.995), [1.10], Verdict.INCONCLUSIVE, Instrument.WALL),
+        (Interval(0.98, 0.99, 1.0), [1.10], Verdict.SLOWER, Instrument.INSTRUCTIONS),
     ],
 )
 def test_instructions_decide_only_when_wall_time_is_inconclusive(
@@ -194,8 +202,22 @@ def test_inconclusive_reasons_say_why() -> None:
         return stats.decide(wall, None).reason
 
     assert "no meaningful difference" in reason(Interval(0.98, 1.0, 1.02))
-    assert "under 3%" in reason(Interval(0.97, 0.985, 0.99))
+    assert "faster, but the estimate is under 3%" in reason(Interval(0.97, 0.985, 0.99))
+    assert "slower, but the estimate is under 3%" in reason(Interval(1.01, 1.02, 1.04))
     assert "too noisy" in reason(Interval(0.8, 0.95, 1.1))
+
+
+def test_reasons_give_speedups_above_1_meaning_faster() -> None:
+    """The ratio candidate / baseline stays inside: reasons read like the report's columns."""
+    faster = stats.decide(Interval(0.4, 0.5, 0.625), None).reason
+    assert "speedup 2.000× [1.600×, 2.500×]" in faster
+    assert "faster" in faster
+    slower = stats.decide(Interval(1.6, 2.0, 2.5), None).reason
+    assert "speedup 0.500× [0.400×, 0.625×]" in slower
+    assert "slower" in slower
+    counted = stats.decide(None, [0.8, 0.5]).reason
+    assert "instruction speedups 1.250-2.000×" in counted
+    assert "ratio" not in faster + slower + counted
 
 
 # -- adaptive stopping ------------------------------------------------------------------------
