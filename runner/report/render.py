@@ -24,11 +24,12 @@ def behaviour_text(result: CandidateResult) -> str:
 
 
 def instructions_text(result: CandidateResult) -> str:
-    """`0.87× instr.` (candidate / baseline, worst repeat) or `-` when not counted."""
+    """`1.149× (callgrind, 2×)`: the instruction speedup (baseline / candidate, above 1 =
+    fewer) of the least favourable repeat, or `-` when not counted."""
     m = result.measurement
     if m is None or not m.instruction_ratios:
         return "-"
-    worst = max(m.instruction_ratios)  # the verdict needs every repeat to agree
+    worst = min(m.instruction_speedups)  # the verdict needs every repeat to agree
     return f"{worst:.3f}× (callgrind, {len(m.instruction_ratios)}×)"
 
 
@@ -115,8 +116,8 @@ def _candidates(result: JobResult) -> str:
     rows = [
         "## Candidates",
         "",
-        "| id | target | change | tests | behaviour | speedup [95% CI] | instructions | verdict "
-        "(decided by) | rounds | smallest detectable |",
+        "| id | target | change | tests | behaviour | speedup [95% CI] | instruction speedup | "
+        "verdict (decided by) | rounds | smallest detectable |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in result.candidates:
@@ -141,8 +142,10 @@ def _candidates(result: JobResult) -> str:
             "",
             f"Measured by {m.instrument}: baseline and candidate in separate fresh "
             "processes, interleaved in ABBA order, stopping as soon as the verdict is clear "
-            "(or at the round or time budget); speedup = ratio of medians, interval = 95% "
-            "paired bootstrap. Rounds per candidate: "
+            "(or at the round or time budget); speedup = baseline / candidate median time, "
+            "instruction speedup = baseline / candidate instructions per call (callgrind), both "
+            "above 1 when the candidate is faster; interval = 95% paired bootstrap. "
+            "Rounds per candidate: "
             + ", ".join(
                 f"{c.id} {len(c.measurement.baseline_rounds)}" for c in measured if c.measurement
             )

@@ -49,8 +49,9 @@ def test_markdown_has_every_column_and_the_plot() -> None:
     result.candidates = [_measured()]
     result.best = ["c1"]
     text = render_markdown(result)
-    for part in ("2.00× [1.82–2.22]", "0.610× (callgrind, 2×)", "faster (wall time)", "4.2%"):
+    for part in ("2.00× [1.82–2.22]", "1.639× (callgrind, 2×)", "faster (wall time)", "4.2%"):
         assert part in text
+    assert "| instruction speedup |" in text
     assert "5 in 12 s" in text
     assert "![round times of c1](plots/c1.png)" in text
 
@@ -60,3 +61,20 @@ def test_round_plot_is_a_png_and_none_when_unmeasured() -> None:
     assert png is not None
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert round_plot(CandidateResult("c3", "t", "r", "d", CandidateStatus.INVALID)) is None
+
+
+def test_every_ratio_reads_as_a_speedup_above_1_faster() -> None:
+    """Instructions too: 0.61 of the baseline's instructions is a 1.64x instruction speedup,
+    and of unequal repeats the table shows the least favourable one."""
+    candidate = _measured()
+    assert candidate.measurement is not None
+    candidate.measurement.instruction_ratios = [0.8, 1.25]
+    result = JobResult("j1", JobOutcome.SUCCEEDED, {"targets": ["pkg/mod.py::f"]}, 0.0, 30.0)
+    result.candidates = [candidate]
+    text = render_markdown(result)
+    assert "0.800× (callgrind, 2×)" in text
+    assert "1.250×" not in text
+    data = result.to_dict()["candidates"][0]["measurement"]
+    assert data["speedup"] == 2.0
+    assert data["instruction_speedups"] == [1.25, 0.8]
+    assert data["instruction_ratios"] == [0.8, 1.25]
