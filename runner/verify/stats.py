@@ -379,11 +379,17 @@ def decide(
 
 @dataclass(frozen=True)
 class StopDecision:
-    """Whether to stop measuring; `interval` is the one to decide on when stopping."""
+    """Whether to stop measuring; `interval` is the one to decide on when stopping.
+
+    `outclassed`: stopped because another candidate of the target is already verified
+    faster than this one can be, so nothing more (instruction counts included) is worth
+    measuring for it.
+    """
 
     stop: bool
     reason: str
     interval: Interval | None = None
+    outclassed: bool = False
 
 
 def look_schedule(min_rounds: int, max_rounds: int) -> list[int]:
@@ -419,6 +425,21 @@ def _stop_reason(interval: Interval, min_effect: float) -> str | None:
     return None
 
 
+def _outclassed(interval: Interval, to_beat: float | None, min_effect: float) -> str | None:
+    """Why a candidate cannot be the one chosen, when another of the same target is verified
+    faster already (its interval's upper bound `to_beat`); None to measure it as usual."""
+    if to_beat is None or interval.low <= to_beat or interval.high < 1 - min_effect:
+        return None  # it may still beat the other, or it is clearly faster in its own right
+    rival = f"another candidate is already verified at least {speedup(to_beat):.2f}× faster"
+    if interval.low > 1 - min_effect and interval.high < 1 + min_effect:
+        return f"no meaningful difference: whole interval within ±{min_effect:.0%}, and {rival}"
+    if interval.low > 1:
+        return f"clearly slower: whole interval above 1, and {rival}"
+    if interval.low > 1 - min_effect:
+        return f"not meaningfully faster: whole interval above {1 - min_effect:.2f}, and {rival}"
+    return f"cannot be chosen: {rival}, above this one's whole interval"
+
+
 def should_stop(
     baseline_rounds: Sequence[float],
     candidate_rounds: Sequence[float],
@@ -431,15 +452,24 @@ def should_stop(
     rng: random.Random,
     confidence: float = 0.95,
     noise: float | None = None,
+    next_pair_s: float | None = None,
+    to_beat: float | None = None,
 ) -> StopDecision:
     """Call after every pair; examines the interval only at the scheduled looks.
 
     The final look (max rounds reached, or the next pair would overrun the budget) uses
     `confidence`; interim looks use the stricter `look_confidence` so that looking several
     times does not inflate false positives. Decide the verdict on the returned interval.
+
+    `next_pair_s`: what the next pair will cost, when the caller knows better than the
+    average so far. `to_beat`: the upper bound of another candidate of the same target that
+    is already verified faster; a look whose interval lies wholly above it stops the run
+    (`outclassed`): this candidate cannot be the one chosen, and more rounds would only
+    confirm it. That stop is never "faster" (the interval is above a faster one's), so it
+    does not spend any of the false-positive budget.
     """
     n = min(len(baseline_rounds), len(candidate_rounds))
-    per_pair = elapsed_s / n if n else 0.0
+    per_pair = next_pair_s if next_pair_s is not None else (elapsed_s / n if n else 0.0)
     final = n >= max_rounds or elapsed_s + per_pair > budget_s
     schedule = look_schedule(min_rounds, max_rounds)
     if not final and n not in schedule:
@@ -450,6 +480,9 @@ def should_stop(
     interval = bootstrap_ratio_ci(
         baseline_rounds, candidate_rounds, confidence=level, rng=rng, noise=noise
     )
+    outclassed = _outclassed(interval, to_beat, min_effect)
+    if outclassed is not None:
+        return StopDecision(True, f"{n} rounds: {outclassed}", interval, outclassed=True)
     early = _stop_reason(interval, min_effect)
     if early is not None:
         return StopDecision(True, f"{n} rounds: {early}", interval)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -298,6 +299,50 @@ def test_stops_when_the_next_pair_would_overrun_the_budget() -> None:
     assert "time budget" in decision.reason
     assert decision.interval is not None
     assert decision.interval.confidence == 0.95
+
+
+def test_the_callers_estimate_of_the_next_pair_decides_the_final_look() -> None:
+    base, cand = noisy_pairs(random.Random(33), 33, 0.99, cv=0.3)
+    kwargs: dict[str, Any] = {
+        "min_rounds": 10,
+        "max_rounds": 150,
+        "elapsed_s": 50.0,  # 33 pairs in 50 s: 1.5 s a pair on average
+        "budget_s": 60.0,
+        "min_effect": 0.03,
+        "rng": random.Random(0),
+    }
+    assert not stats.should_stop(base, cand, **kwargs).stop
+    longest = stats.should_stop(base, cand, next_pair_s=11.0, **kwargs)  # one slow pair seen
+    assert longest.stop
+    assert "time budget" in longest.reason
+
+
+def test_a_candidate_that_cannot_beat_a_verified_one_is_outclassed() -> None:
+    base, cand = noisy_pairs(random.Random(20), 20, 1.0, cv=0.02)
+    kwargs: dict[str, Any] = {
+        "min_rounds": 10,
+        "max_rounds": 150,
+        "elapsed_s": 5.0,
+        "budget_s": 60.0,
+        "min_effect": 0.03,
+        "rng": random.Random(0),
+    }
+    alone = stats.should_stop(base, cand, **kwargs)
+    assert not alone.outclassed
+    beaten = stats.should_stop(base, cand, to_beat=0.6, **kwargs)
+    assert beaten.stop
+    assert beaten.outclassed
+    assert "already verified at least 1.67× faster" in beaten.reason
+    assert beaten.interval is not None
+    assert stats.decide(beaten.interval, None).verdict is Verdict.INCONCLUSIVE
+    # an interval that reaches below the other's bound may still beat it: keep measuring
+    assert not stats.should_stop(base, cand, to_beat=0.99, **kwargs).outclassed
+    # and a candidate clearly faster in its own right is measured as usual
+    fast = noisy_pairs(random.Random(20), 20, 0.8, cv=0.02)
+    own = stats.should_stop(*fast, to_beat=0.6, **kwargs)
+    assert own.stop
+    assert not own.outclassed
+    assert "clearly faster" in own.reason
 
 
 def test_budget_exhausted_before_enough_rounds() -> None:
