@@ -50,7 +50,11 @@ class MeasureSettings(BaseModel):
 
     min_rounds: int = Field(10, ge=5, description="interleaved pairs before the first look")
     max_rounds: int = Field(150, ge=5, description="interleaved pairs per candidate, at most")
-    budget_s: float = Field(60.0, gt=0, description="measuring time per candidate, at most")
+    budget_s: float = Field(
+        60.0,
+        gt=0,
+        description="measuring time per candidate, at most: wall rounds, callgrind, size classes",
+    )
     min_effect: float = Field(0.03, gt=0, lt=1, description="smallest speedup worth reporting")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence of the interval")
     instructions: Literal["auto", "always", "never"] = Field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import random
 import shlex
@@ -65,6 +66,7 @@ from runner.verify import (
     measure,
     recording,
     rewardhack,
+    stats,
 )
 from runner.verify.behaviour import (
     Instability,
@@ -132,6 +134,7 @@ class OptimizeJob:
         self._formatter: str | None = None  # the project's own: ruff or black
         self._rng = random.Random(SEED)
         self._inputs: dict[str, TargetInputs | None] = {}  # per target, built at first need
+        self._to_beat: dict[str, float] = {}  # per target: upper bound of the fastest so far
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> JobResult:
@@ -693,15 +696,25 @@ class OptimizeJob:
         measure.copy_inputs(plan, baseline.project, checkout.project)
         with self.tracer.span("measure.candidate", candidate=result.id) as span:
             m = measure.measure(
-                plan, baseline.project, checkout.project, self.settings.measure, self._rng
+                plan,
+                baseline.project,
+                checkout.project,
+                self.settings.measure,
+                self._rng,
+                class_pairs=self.settings.inputs.class_pairs,
+                to_beat=self._to_beat.get(result.target),
             )
             result.measurement = m
-            pairs = self.settings.inputs.class_pairs
-            if plan.classes and pairs:
-                m.size_classes = measure.measure_classes(
-                    plan, baseline.project, checkout.project, pairs
-                )
-            span.set(ratio=m.ratio, verdict=m.verdict, rounds=len(m.baseline_rounds))
+            span.set(
+                ratio=m.ratio,
+                verdict=m.verdict,
+                rounds=len(m.baseline_rounds),
+                seconds=round(m.seconds, 3),
+                notes=m.notes,
+            )
+        if m.verdict == stats.Verdict.FASTER and m.high is not None:
+            # A later candidate of this target that cannot beat it is not measured to the end.
+            self._to_beat[result.target] = min(m.high, self._to_beat.get(result.target, m.high))
         self.observer("measured", {"id": result.id, "measurement": m})
 
     def _plan(self, baseline: _Checkout, target: Target) -> measure.Plan:
@@ -709,10 +722,12 @@ class OptimizeJob:
         with self.tracer.span("measure.plan", target=str(target)) as span:
             plan = self._choose_instrument(baseline, target)
             if self.settings.measure.noise_check:
-                pairs = self.settings.measure.noise_pairs
-                sigma = measure.calibrate_noise(plan, baseline.project, self._rng, pairs)
-                span.set(noise_sigma=round(sigma, 5))
-            span.set(instrument=plan.instrument)
+                cfg = self.settings.measure
+                sigma = measure.calibrate_noise(
+                    plan, baseline.project, self._rng, cfg.noise_pairs, budget_s=cfg.budget_s
+                )
+                span.set(noise_sigma=None if sigma is None else round(sigma, 5))
+            span.set(instrument=plan.instrument, round_s=plan.round_s)
         return plan
 
     def _choose_instrument(self, baseline: _Checkout, target: Target) -> measure.Plan:
@@ -836,7 +851,7 @@ class OptimizeJob:
             if m is None or not m.verdict.startswith("faster"):
                 continue
             current = best.get(r.target)
-            if current is None or m.ratio < current.measurement.ratio:  # type: ignore[union-attr]
+            if current is None or _ratio(r) < _ratio(current):
                 best[r.target] = r
         self.result.candidates = results
         self.result.best = [r.id for r in best.values()]
@@ -996,6 +1011,12 @@ def _evaluation(result: CandidateResult) -> Evaluation:
     ratio = result.measurement.ratio if result.measurement else None
     test_output = result.detail if status is Status.TESTS_FAILED else ""
     return Evaluation(status, detail=result.detail, test_output=test_output, ratio=ratio)
+
+
+def _ratio(result: CandidateResult) -> float:
+    """A candidate's time ratio to the baseline (infinite when it was not timed)."""
+    m = result.measurement
+    return math.inf if m is None or m.ratio is None else m.ratio
 
 
 def _bench_json_seconds(report: Path) -> float | None:

@@ -41,9 +41,11 @@ class Measurement:
     instrument: str
     baseline_rounds: list[float]
     candidate_rounds: list[float]
-    ratio: float  # candidate / baseline, point estimate; < 1 is faster
-    low: float
-    high: float
+    # Candidate / baseline, point estimate (< 1 is faster) and interval: no interval when
+    # the budget allowed fewer than 5 pairs, no estimate when it allowed none.
+    ratio: float | None
+    low: float | None
+    high: float | None
     verdict: str
     reason: str
     decided_by: str = "wall time"
@@ -55,10 +57,15 @@ class Measurement:
     overhead_fraction: float | None = None  # share of a baseline pass that is the harness's
     # Per size class timed: {"class", "calls", "sizes": [min, max], "pairs", "speedup"}.
     size_classes: list[dict[str, Any]] = field(default_factory=list)
+    # What was not measured and why ("instruction counts skipped: 14 s left of the 60 s
+    # budget, one callgrind pair needs ~40 s").
+    notes: list[str] = field(default_factory=list)
 
     @property
-    def speedup(self) -> float:
-        """Baseline / candidate time: above 1 is faster."""
+    def speedup(self) -> float | None:
+        """Baseline / candidate time: above 1 is faster (None when nothing was timed)."""
+        if self.ratio is None:
+            return None
         return 1.0 / self.ratio if self.ratio > 0 else float("inf")
 
     @property

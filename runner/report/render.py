@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from runner.result import CandidateResult, CandidateStatus, JobOutcome, JobResult
+from runner.result import CandidateResult, CandidateStatus, JobOutcome, JobResult, Measurement
 
 
 def speedup_text(result: CandidateResult) -> str:
     """`2.41× [2.30–2.52]`: speedup with its 95% interval (the interval of 1/ratio)."""
-    m = result.measurement
+    return measurement_text(result.measurement)
+
+
+def measurement_text(m: Measurement | None) -> str:
+    """`2.41× [2.30–2.52]`, `1.10× (3 pairs: no interval)`, `not timed` or `-`."""
     if m is None:
         return "-"
+    if m.speedup is None:
+        return "not timed"
+    if m.low is None or m.high is None:
+        return f"{m.speedup:.2f}× ({len(m.baseline_rounds)} pairs: no interval)"
     low, high = 1.0 / m.high, 1.0 / m.low if m.low > 0 else float("inf")
     return f"{m.speedup:.2f}× [{low:.2f}–{high:.2f}]"
 
@@ -208,6 +216,8 @@ def _evidence(result: JobResult) -> str:
             entry.append(f"timed on {m.instrument}")
             if m.overhead_fraction is not None:
                 entry.append(f"harness overhead {m.overhead_fraction:.0%} of a baseline pass")
+            entry.append(f"measured in {m.seconds:.0f} s")
+            entry += m.notes
         if not entry:
             continue
         lines.append(f"- {c.id}: " + "; ".join(entry))

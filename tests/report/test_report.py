@@ -78,3 +78,25 @@ def test_every_ratio_reads_as_a_speedup_above_1_faster() -> None:
     assert data["speedup"] == 2.0
     assert data["instruction_speedups"] == [1.25, 0.8]
     assert data["instruction_ratios"] == [0.8, 1.25]
+
+
+def test_what_the_budget_did_not_allow_is_in_the_report() -> None:
+    short = _measured("c2")
+    assert short.measurement is not None
+    short.measurement.low = short.measurement.high = None  # 3 pairs: no interval
+    short.measurement.baseline_rounds = [1.0, 1.1, 0.9]
+    short.measurement.candidate_rounds = [0.5, 0.52, 0.48]
+    short.measurement.instruction_ratios = []
+    note = "instruction counts skipped: 14 s left of the 60 s budget, one pair needs ~40 s"
+    short.measurement.notes = [note]
+    untimed = _measured("c3")
+    assert untimed.measurement is not None
+    untimed.measurement.ratio = untimed.measurement.low = untimed.measurement.high = None
+    result = JobResult("j1", JobOutcome.SUCCEEDED, {"targets": ["pkg/mod.py::f"]}, 0.0, 30.0)
+    result.candidates = [short, untimed]
+    text = render_markdown(result)
+    assert "| 2.00× (3 pairs: no interval) |" in text
+    assert "| not timed |" in text
+    assert f"- c2: timed on replay of 5 recorded calls; measured in 12 s; {note}" in text
+    assert speedup_text(untimed) == "not timed"
+    assert round_plot(short) is not None  # rounds without an interval still plot
