@@ -67,6 +67,7 @@ from runner.verify import (
     recording,
     rewardhack,
     stats,
+    timeouts,
 )
 from runner.verify.behaviour import (
     Instability,
@@ -880,11 +881,35 @@ class OptimizeJob:
     def _run_tests(
         self, project: Path, argv: list[str] | None = None, env: dict[str, str] | None = None
     ) -> CommandResult:
-        """The test command (or a variant of it) under the test timeout; never raises on a
-        failing exit."""
+        """The test command (or the workload, or a variant of either); never raises on a
+        failing exit.
+
+        The baseline's run has `sandbox.test_timeout_s`. A candidate's stops at its first
+        failure (pytest) and has a limit scaled from the baseline's time of the same command
+        (runner/verify/timeouts.py), which its timeout message names.
+        """
         argv = argv if argv is not None else self.spec.test_argv()
-        return self._run(
-            argv, project, env or {}, self.settings.sandbox.test_timeout_s, check=False
+        if project == self._baseline:
+            timeout = self.settings.sandbox.test_timeout_s
+            return self._run(argv, project, env or {}, timeout, check=False)
+        timeout, rule = self._candidate_timeout(argv)
+        argv = recording.with_first_failure(argv)
+        try:
+            return self._run(argv, project, env or {}, timeout, check=False)
+        except SandboxTimeout as exc:
+            raise SandboxTimeout(f"{exc} (a candidate's limit: {rule})") from exc
+
+    def _candidate_timeout(self, argv: list[str]) -> tuple[float, str]:
+        """A candidate's limit from the baseline's time of the same command, and its rule."""
+        sb = self.settings.sandbox
+        workload = str(recording.WORKLOAD_BOOT) in argv
+        source = self.result.baseline.get("workload") if workload else self.result.baseline
+        seconds = source.get("duration_s") if isinstance(source, dict) else None
+        return timeouts.candidate_timeout(
+            float(seconds) if isinstance(seconds, int | float) else None,
+            factor=sb.candidate_test_factor,
+            margin_s=sb.candidate_test_margin_s,
+            cap_s=sb.test_timeout_s,
         )
 
     def _run(
