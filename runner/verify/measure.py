@@ -218,11 +218,15 @@ def _interleaved(
 
 
 def _learn_round(plan: Plan, rounds: bench.Rounds) -> None:
-    """Remember what one round of this plan costs (half a pair, the median one)."""
+    """Remember what one round of this plan costs, when these rounds show it."""
+    plan.round_s = _round_of(rounds) or plan.round_s
+
+
+def _round_of(rounds: bench.Rounds) -> float | None:
+    """Seconds of one round: half the median pair, else the longest warm-up round."""
     if rounds.pair_s:
-        plan.round_s = stats.median(rounds.pair_s) / 2
-    elif rounds.warmup_s and plan.round_s is None:
-        plan.round_s = rounds.warmup_s[-1] / 2
+        return stats.median(rounds.pair_s) / 2
+    return max(rounds.warmup_s) if rounds.warmup_s else None
 
 
 def measure(
@@ -248,6 +252,9 @@ def measure(
     dominated = overhead is not None and overhead > OVERHEAD_LIMIT
     counting = plan.counter is not None and cfg.instructions != "never" and not dominated
     rounds, stopped = _wall_rounds(plan, baseline, candidate, cfg, rng, budget, counting, to_beat)
+    # What a round costs, for everything after the rounds: fixed for this candidate (the
+    # wall rounds left room by it), learnt for the next one at the end.
+    round_s = plan.round_s or _round_of(rounds)
     interval = stopped.interval
     if interval is None and rounds.count >= MIN_PAIRS:
         interval = stats.bootstrap_ratio_ci(
@@ -258,14 +265,15 @@ def measure(
     if counting and not stopped.outclassed:
         wall_only = stats.decide(interval, None, min_effect=cfg.min_effect)
         ratios = _instruction_ratios(
-            plan, baseline, candidate, cfg, wall_only.verdict, budget, notes
+            plan, baseline, candidate, cfg, wall_only.verdict, budget, notes, round_s
         )
     decision = _decision(interval, ratios, cfg.min_effect, overhead if dominated else None)
     classes = []
     if class_pairs and plan.classes and not stopped.outclassed:
         classes = measure_classes(
-            plan, baseline, candidate, class_pairs, budget=budget, notes=notes
+            plan, baseline, candidate, class_pairs, budget=budget, notes=notes, round_s=round_s
         )
+    _learn_round(plan, rounds)
     detectable = (
         stats.min_detectable_effect(plan.noise, rounds.count, confidence=cfg.confidence)
         if plan.noise is not None and rounds.count >= MIN_PAIRS
@@ -346,8 +354,9 @@ def _wall_rounds(
                 return stats.StopDecision(
                     True,
                     f"{n} rounds: the budget cannot fit the {MIN_PAIRS} pairs an interval "
-                    f"needs (a pair takes ~{pair:.1f} s; {room - elapsed:.0f} s left for "
-                    f"wall time of the {cfg.budget_s:g} s budget)",
+                    f"needs (a pair takes ~{pair:.1f} s; {max(0.0, room - elapsed):.0f} s left "
+                    f"for wall time of the {cfg.budget_s:g} s budget; measure.budget_s of "
+                    f"{(MIN_PAIRS + 1) * pair:.0f} s or more would time it)",
                 )
             return stats.StopDecision(False, f"{n} rounds: too few to estimate")
         return stats.should_stop(
@@ -365,11 +374,7 @@ def _wall_rounds(
             to_beat=to_beat,
         )
 
-    rounds, stopped = bench.adaptive(
-        plan.arm(baseline), plan.arm(candidate), stop, clock=budget.clock
-    )
-    _learn_round(plan, rounds)
-    return rounds, stopped
+    return bench.adaptive(plan.arm(baseline), plan.arm(candidate), stop, clock=budget.clock)
 
 
 def _callgrind_reserve(plan: Plan, round_s: float) -> float:
@@ -389,18 +394,20 @@ def measure_classes(
     *,
     budget: Budget | None = None,
     notes: list[str] | None = None,
+    round_s: float | None = None,
 ) -> list[dict[str, object]]:
     """Speedup per size class: `pairs` interleaved pairs each, median of the pair ratios.
 
     Informative, not a verdict: it shows "faster on large inputs, slower on tiny ones"
     instead of averaging it away. With a `budget`, a class starts only when its warm-up and
     `pairs` pairs fit in what is left (a row with 0 pairs and no speedup otherwise, and a
-    line in `notes`).
+    line in `notes`), a round taking `round_s` (default: the plan's).
     """
     rows: list[dict[str, object]] = []
     skipped: list[str] = []
     clock = time.monotonic if budget is None else budget.clock
-    first = 2 * plan.round_s if plan.round_s else 0.0
+    round_s = round_s or plan.round_s
+    first = 2 * round_s if round_s else 0.0
     for size_class in plan.classes:
         if budget is not None and not budget.fits((pairs + 1) * first):
             skipped.append(size_class.label)
@@ -433,6 +440,7 @@ def _instruction_ratios(
     wall_verdict: stats.Verdict,
     budget: Budget,
     notes: list[str],
+    round_s: float | None,
 ) -> list[float] | None:
     """candidate / baseline instructions per call, one per repeat; None when not counted.
 
@@ -447,7 +455,7 @@ def _instruction_ratios(
     repeats = cfg.instruction_repeats
     for repeat in range(repeats):
         counted = repeat < len(plan.baseline_counts)
-        run = callgrind_run_s(plan.callgrind_s, plan.round_s) or 0.0
+        run = callgrind_run_s(plan.callgrind_s, round_s) or 0.0
         need = run * (1 if counted else 2)
         if not budget.fits(need):
             notes.append(_counts_skipped(budget, repeat, repeats, need, counted))

@@ -132,7 +132,7 @@ def test_a_first_callgrind_run_slower_than_expected_does_not_start_the_candidate
     """Before a target's first callgrind run its cost is a guess from the wall rounds; once
     the baseline's run shows it, the candidate's starts only if it fits."""
     clock = Clock()
-    counter = Counter(clock, run_s=30.0)  # the guess is 35 rounds of 0.25 s: under 9 s
+    counter = Counter(clock, run_s=30.0)  # the guess is 45 rounds of 0.25 s: 11 s
     m, _ = _measure(_plan(clock, counter=counter), clock, AUTO)
     assert counter.runs == [BASELINE]
     assert m.instruction_ratios == []
