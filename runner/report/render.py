@@ -218,6 +218,7 @@ def _evidence(result: JobResult) -> str:
                 entry.append(f"harness overhead {m.overhead_fraction:.0%} of a baseline pass")
             entry.append(f"measured in {m.seconds:.0f} s")
             entry += m.notes
+            entry.append(f"verdict: {m.reason}")
         if not entry:
             continue
         lines.append(f"- {c.id}: " + "; ".join(entry))

@@ -269,7 +269,7 @@ def measure(
         )
     decision = _decision(interval, ratios, cfg.min_effect, overhead if dominated else None)
     classes = []
-    if class_pairs and plan.classes and not stopped.outclassed:
+    if class_pairs and plan.classes and rounds.count and not stopped.outclassed:
         classes = measure_classes(
             plan, baseline, candidate, class_pairs, budget=budget, notes=notes, round_s=round_s
         )
@@ -356,7 +356,7 @@ def _wall_rounds(
                     f"{n} rounds: the budget cannot fit the {MIN_PAIRS} pairs an interval "
                     f"needs (a pair takes ~{pair:.1f} s; {max(0.0, room - elapsed):.0f} s left "
                     f"for wall time of the {cfg.budget_s:g} s budget; measure.budget_s of "
-                    f"{(MIN_PAIRS + 1) * pair:.0f} s or more would time it)",
+                    f"{math.ceil((MIN_PAIRS + 1) * pair)} s or more would time it)",
                 )
             return stats.StopDecision(False, f"{n} rounds: too few to estimate")
         return stats.should_stop(

@@ -97,6 +97,7 @@ def test_what_the_budget_did_not_allow_is_in_the_report() -> None:
     text = render_markdown(result)
     assert "| 2.00× (3 pairs: no interval) |" in text
     assert "| not timed |" in text
-    assert f"- c2: timed on replay of 5 recorded calls; measured in 12 s; {note}" in text
+    assert f"- c2: timed on replay of 5 recorded calls; measured in 12 s; {note}; " in text
+    assert "; verdict: wall time decided" in text  # the reason, stop included, is shown
     assert speedup_text(untimed) == "not timed"
     assert round_plot(short) is not None  # rounds without an interval still plot

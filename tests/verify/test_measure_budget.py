@@ -170,8 +170,11 @@ def test_rounds_longer_than_the_budget_allows_are_not_started() -> None:
     clock = Clock()
     plan = _plan(clock, round_s=7.0)
     plan.round_s = 7.0
-    m, spent = _measure(plan, clock, AUTO)
+    plan.classes = [measure.SizeClass("x10", 3, (1, 1), _arm(clock, 0.1, 1.0, 0.1, 0.0, 3))]
+    m, spent = _measure(plan, clock, AUTO, class_pairs=5)
     assert spent == 0.0
+    assert m.size_classes == []  # nothing to set them beside
+    assert "measure.budget_s of 84 s or more would time it" in m.reason
     assert m.ratio is None
     assert m.low is None
     assert m.high is None
