@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "webhooks": ("webhook_load.py", [], ["--seconds", "5"]),
     "stats": ("stats_sim.py", [], ["--quick"]),
     "verify": ("verify_power.py", ["--busy"], ["--quick"]),
+    "budget": ("verify_budget.py", [], ["--quick"]),
     "realworld": ("realworld.py", [], ["--quick"]),
 }
 

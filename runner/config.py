@@ -36,7 +36,21 @@ class SandboxSettings(BaseModel):
     backend: Literal["auto", "bubblewrap", "none"] = Field(
         "auto", description="bubblewrap when installed (auto), required (bubblewrap), or never"
     )
-    test_timeout_s: float = Field(600.0, gt=0, description="wall-clock limit of one test run")
+    test_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="wall-clock limit of one test run (the baseline's; a candidate's at most)",
+    )
+    candidate_test_factor: float = Field(
+        3.0,
+        ge=1,
+        description="a candidate's test run may take this × the baseline's test time, or",
+    )
+    candidate_test_margin_s: float = Field(
+        60.0,
+        ge=0,
+        description="the baseline's test time + this if longer; never over test_timeout_s",
+    )
     bench_timeout_s: float = Field(300.0, gt=0, description="wall-clock limit of one bench round")
     memory_mb: int = Field(4096, gt=0, description="address-space limit per command (MiB)")
     cpu_seconds: int = Field(1800, gt=0, description="CPU-time limit per command")
@@ -50,7 +64,11 @@ class MeasureSettings(BaseModel):
 
     min_rounds: int = Field(10, ge=5, description="interleaved pairs before the first look")
     max_rounds: int = Field(150, ge=5, description="interleaved pairs per candidate, at most")
-    budget_s: float = Field(60.0, gt=0, description="measuring time per candidate, at most")
+    budget_s: float = Field(
+        60.0,
+        gt=0,
+        description="measuring time per candidate, at most: wall rounds, callgrind, size classes",
+    )
     min_effect: float = Field(0.03, gt=0, lt=1, description="smallest speedup worth reporting")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence of the interval")
     instructions: Literal["auto", "always", "never"] = Field(

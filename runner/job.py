@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import random
 import shlex
@@ -65,6 +66,8 @@ from runner.verify import (
     measure,
     recording,
     rewardhack,
+    stats,
+    timeouts,
 )
 from runner.verify.behaviour import (
     Instability,
@@ -132,6 +135,7 @@ class OptimizeJob:
         self._formatter: str | None = None  # the project's own: ruff or black
         self._rng = random.Random(SEED)
         self._inputs: dict[str, TargetInputs | None] = {}  # per target, built at first need
+        self._to_beat: dict[str, float] = {}  # per target: upper bound of the fastest so far
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> JobResult:
@@ -695,15 +699,25 @@ class OptimizeJob:
         measure.copy_inputs(plan, baseline.project, checkout.project)
         with self.tracer.span("measure.candidate", candidate=result.id) as span:
             m = measure.measure(
-                plan, baseline.project, checkout.project, self.settings.measure, self._rng
+                plan,
+                baseline.project,
+                checkout.project,
+                self.settings.measure,
+                self._rng,
+                class_pairs=self.settings.inputs.class_pairs,
+                to_beat=self._to_beat.get(result.target),
             )
             result.measurement = m
-            pairs = self.settings.inputs.class_pairs
-            if plan.classes and pairs:
-                m.size_classes = measure.measure_classes(
-                    plan, baseline.project, checkout.project, pairs
-                )
-            span.set(ratio=m.ratio, verdict=m.verdict, rounds=len(m.baseline_rounds))
+            span.set(
+                ratio=m.ratio,
+                verdict=m.verdict,
+                rounds=len(m.baseline_rounds),
+                seconds=round(m.seconds, 3),
+                notes=m.notes,
+            )
+        if m.verdict == stats.Verdict.FASTER and m.high is not None:
+            # A later candidate of this target that cannot beat it is not measured to the end.
+            self._to_beat[result.target] = min(m.high, self._to_beat.get(result.target, m.high))
         self.observer("measured", {"id": result.id, "measurement": m})
 
     def _plan(self, baseline: _Checkout, target: Target) -> measure.Plan:
@@ -711,10 +725,12 @@ class OptimizeJob:
         with self.tracer.span("measure.plan", target=str(target)) as span:
             plan = self._choose_instrument(baseline, target)
             if self.settings.measure.noise_check:
-                pairs = self.settings.measure.noise_pairs
-                sigma = measure.calibrate_noise(plan, baseline.project, self._rng, pairs)
-                span.set(noise_sigma=round(sigma, 5))
-            span.set(instrument=plan.instrument)
+                cfg = self.settings.measure
+                sigma = measure.calibrate_noise(
+                    plan, baseline.project, self._rng, cfg.noise_pairs, budget_s=cfg.budget_s
+                )
+                span.set(noise_sigma=None if sigma is None else round(sigma, 5))
+            span.set(instrument=plan.instrument, round_s=plan.round_s)
         return plan
 
     def _choose_instrument(self, baseline: _Checkout, target: Target) -> measure.Plan:
@@ -838,7 +854,7 @@ class OptimizeJob:
             if m is None or not m.verdict.startswith("faster"):
                 continue
             current = best.get(r.target)
-            if current is None or m.ratio < current.measurement.ratio:  # type: ignore[union-attr]
+            if current is None or _ratio(r) < _ratio(current):
                 best[r.target] = r
         self.result.candidates = results
         self.result.best = [r.id for r in best.values()]
@@ -867,11 +883,35 @@ class OptimizeJob:
     def _run_tests(
         self, project: Path, argv: list[str] | None = None, env: dict[str, str] | None = None
     ) -> CommandResult:
-        """The test command (or a variant of it) under the test timeout; never raises on a
-        failing exit."""
+        """The test command (or the workload, or a variant of either); never raises on a
+        failing exit.
+
+        The baseline's run has `sandbox.test_timeout_s`. A candidate's stops at its first
+        failure (pytest) and has a limit scaled from the baseline's time of the same command
+        (runner/verify/timeouts.py), which its timeout message names.
+        """
         argv = argv if argv is not None else self.spec.test_argv()
-        return self._run(
-            argv, project, env or {}, self.settings.sandbox.test_timeout_s, check=False
+        if project == self._baseline:
+            timeout = self.settings.sandbox.test_timeout_s
+            return self._run(argv, project, env or {}, timeout, check=False)
+        timeout, rule = self._candidate_timeout(argv)
+        argv = recording.with_first_failure(argv)
+        try:
+            return self._run(argv, project, env or {}, timeout, check=False)
+        except SandboxTimeout as exc:
+            raise SandboxTimeout(f"{exc} (a candidate's limit: {rule})") from exc
+
+    def _candidate_timeout(self, argv: list[str]) -> tuple[float, str]:
+        """A candidate's limit from the baseline's time of the same command, and its rule."""
+        sb = self.settings.sandbox
+        workload = str(recording.WORKLOAD_BOOT) in argv
+        source = self.result.baseline.get("workload") if workload else self.result.baseline
+        seconds = source.get("duration_s") if isinstance(source, dict) else None
+        return timeouts.candidate_timeout(
+            float(seconds) if isinstance(seconds, int | float) else None,
+            factor=sb.candidate_test_factor,
+            margin_s=sb.candidate_test_margin_s,
+            cap_s=sb.test_timeout_s,
         )
 
     def _run(
@@ -998,6 +1038,12 @@ def _evaluation(result: CandidateResult) -> Evaluation:
     ratio = result.measurement.ratio if result.measurement else None
     test_output = result.detail if status is Status.TESTS_FAILED else ""
     return Evaluation(status, detail=result.detail, test_output=test_output, ratio=ratio)
+
+
+def _ratio(result: CandidateResult) -> float:
+    """A candidate's time ratio to the baseline (infinite when it was not timed)."""
+    m = result.measurement
+    return math.inf if m is None or m.ratio is None else m.ratio
 
 
 def _bench_json_seconds(report: Path) -> float | None:

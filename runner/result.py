@@ -30,6 +30,10 @@ class CandidateStatus(StrEnum):
     REJECTED = "rejected"  # a reward-hack check: it does what the baseline does not
 
 
+#: Keys `JobResult.to_dict()` adds to a measurement: computed, not fields.
+DERIVED_MEASUREMENT_KEYS = frozenset({"speedup", "instruction_speedups"})
+
+
 @dataclass
 class Measurement:
     """Timing of one candidate against the baseline (seconds per round)."""
@@ -37,22 +41,37 @@ class Measurement:
     instrument: str
     baseline_rounds: list[float]
     candidate_rounds: list[float]
-    ratio: float  # candidate / baseline, point estimate; < 1 is faster
-    low: float
-    high: float
+    # Candidate / baseline, point estimate (< 1 is faster) and interval: no interval when
+    # the budget allowed fewer than 5 pairs, no estimate when it allowed none.
+    ratio: float | None
+    low: float | None
+    high: float | None
     verdict: str
     reason: str
     decided_by: str = "wall time"
-    instruction_ratios: list[float] = field(default_factory=list)  # cand / base, per repeat
+    # Candidate / baseline instructions per call, per repeat: the data. Reports show the
+    # inverse, `instruction_speedups`, so that every figure reads the same: above 1 = faster.
+    instruction_ratios: list[float] = field(default_factory=list)
     min_detectable: float | None = None  # smallest speedup these rounds could detect
     seconds: float = 0.0  # time spent measuring
     overhead_fraction: float | None = None  # share of a baseline pass that is the harness's
     # Per size class timed: {"class", "calls", "sizes": [min, max], "pairs", "speedup"}.
     size_classes: list[dict[str, Any]] = field(default_factory=list)
+    # What was not measured and why ("instruction counts skipped: 14 s left of the 60 s
+    # budget, one callgrind pair needs ~40 s").
+    notes: list[str] = field(default_factory=list)
 
     @property
-    def speedup(self) -> float:
+    def speedup(self) -> float | None:
+        """Baseline / candidate time: above 1 is faster (None when nothing was timed)."""
+        if self.ratio is None:
+            return None
         return 1.0 / self.ratio if self.ratio > 0 else float("inf")
+
+    @property
+    def instruction_speedups(self) -> list[float]:
+        """Baseline / candidate instructions per repeat: above 1 is fewer, i.e. faster."""
+        return [1.0 / r if r > 0 else float("inf") for r in self.instruction_ratios]
 
 
 @dataclass
@@ -100,4 +119,5 @@ class JobResult:
         for cand, raw in zip(self.candidates, data["candidates"], strict=True):
             if cand.measurement is not None:
                 raw["measurement"]["speedup"] = cand.measurement.speedup
+                raw["measurement"]["instruction_speedups"] = cand.measurement.instruction_speedups
         return data

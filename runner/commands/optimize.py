@@ -18,7 +18,7 @@ from runner import paths
 from runner.agent.providers import check_provider
 from runner.config import load_settings
 from runner.job import OptimizeJob
-from runner.report.render import speedup_text
+from runner.report.render import measurement_text, speedup_text
 from runner.result import CandidateStatus, JobOutcome, JobResult
 from runner.sandbox import make_sandbox
 from runner.spec import JobSpec, Target, validate_repo
@@ -145,7 +145,7 @@ class _Display:
         elif event == "measured":
             m = data["measurement"]
             self.progress.console.print(
-                f"  measured {data['id']}: {m.speedup:.2f}× ({m.verdict})", markup=False
+                f"  measured {data['id']}: {measurement_text(m)} ({m.verdict})", markup=False
             )
 
 

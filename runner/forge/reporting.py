@@ -24,7 +24,14 @@ from typing import Any
 
 from runner import paths
 from runner.paths import write_atomic
-from runner.result import CandidateResult, CandidateStatus, JobOutcome, JobResult, Measurement
+from runner.result import (
+    DERIVED_MEASUREMENT_KEYS,
+    CandidateResult,
+    CandidateStatus,
+    JobOutcome,
+    JobResult,
+    Measurement,
+)
 
 STATE_FILE = "forge.json"
 LOCK_FILE = "forge.lock"
@@ -73,7 +80,8 @@ def result_from_dict(data: Mapping[str, Any]) -> JobResult:
         measured = fields.pop("measurement", None)
         measurement = None
         if measured is not None:
-            measurement = Measurement(**{k: v for k, v in measured.items() if k != "speedup"})
+            kept = {k: v for k, v in measured.items() if k not in DERIVED_MEASUREMENT_KEYS}
+            measurement = Measurement(**kept)
         fields["status"] = CandidateStatus(fields["status"])
         candidates.append(CandidateResult(**fields, measurement=measurement))
     fields = {k: v for k, v in data.items() if k not in {"outcome", "candidates"}}

@@ -112,8 +112,9 @@ def no_improvement_note(result: JobResult) -> str:
         "",
         *(_candidate_lines(result) or ["- no candidate was proposed for these targets"]),
         "",
-        "Inconclusive means the measured difference was within the noise of this host: "
-        "the interval includes 1.00×. Nothing was pushed.",
+        "Inconclusive means the measured difference was within the noise of this host (the "
+        "interval includes 1.00×) or smaller than the smallest speedup worth reporting. "
+        "Speedups above 1.00× are faster. Nothing was pushed.",
     ]
     return _with_details(lines, result, {})
 

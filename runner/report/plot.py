@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 
+from runner.report.render import measurement_text
 from runner.result import CandidateResult
 
 
@@ -29,7 +30,7 @@ def round_plot(result: CandidateResult) -> bytes | None:
     ax.set_ylabel("seconds (per pass or per command)")
     ax.set_ylim(bottom=0)
     ax.set_title(
-        f"{result.target}: {m.speedup:.2f}× [{1 / m.high:.2f}–{1 / m.low:.2f}], {m.verdict}",
+        f"{result.target}: {measurement_text(m)}, {m.verdict}",
         fontsize=9,
     )
     ax.legend(fontsize=8)

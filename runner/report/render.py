@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from runner.result import CandidateResult, CandidateStatus, JobOutcome, JobResult
+from runner.result import CandidateResult, CandidateStatus, JobOutcome, JobResult, Measurement
 
 
 def speedup_text(result: CandidateResult) -> str:
     """`2.41× [2.30–2.52]`: speedup with its 95% interval (the interval of 1/ratio)."""
-    m = result.measurement
+    return measurement_text(result.measurement)
+
+
+def measurement_text(m: Measurement | None) -> str:
+    """`2.41× [2.30–2.52]`, `1.10× (3 pairs: no interval)`, `not timed` or `-`."""
     if m is None:
         return "-"
+    if m.speedup is None:
+        return "not timed"
+    if m.low is None or m.high is None:
+        return f"{m.speedup:.2f}× ({len(m.baseline_rounds)} pairs: no interval)"
     low, high = 1.0 / m.high, 1.0 / m.low if m.low > 0 else float("inf")
     return f"{m.speedup:.2f}× [{low:.2f}–{high:.2f}]"
 
@@ -24,11 +32,12 @@ def behaviour_text(result: CandidateResult) -> str:
 
 
 def instructions_text(result: CandidateResult) -> str:
-    """`0.87× instr.` (candidate / baseline, worst repeat) or `-` when not counted."""
+    """`1.149× (callgrind, 2×)`: the instruction speedup (baseline / candidate, above 1 =
+    fewer) of the least favourable repeat, or `-` when not counted."""
     m = result.measurement
     if m is None or not m.instruction_ratios:
         return "-"
-    worst = max(m.instruction_ratios)  # the verdict needs every repeat to agree
+    worst = min(m.instruction_speedups)  # the verdict needs every repeat to agree
     return f"{worst:.3f}× (callgrind, {len(m.instruction_ratios)}×)"
 
 
@@ -116,8 +125,8 @@ def _candidates(result: JobResult) -> str:
     rows = [
         "## Candidates",
         "",
-        "| id | target | change | tests | behaviour | speedup [95% CI] | instructions | verdict "
-        "(decided by) | rounds | smallest detectable |",
+        "| id | target | change | tests | behaviour | speedup [95% CI] | instruction speedup | "
+        "verdict (decided by) | rounds | smallest detectable |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in result.candidates:
@@ -142,8 +151,10 @@ def _candidates(result: JobResult) -> str:
             "",
             f"Measured by {m.instrument}: baseline and candidate in separate fresh "
             "processes, interleaved in ABBA order, stopping as soon as the verdict is clear "
-            "(or at the round or time budget); speedup = ratio of medians, interval = 95% "
-            "paired bootstrap. Rounds per candidate: "
+            "(or at the round or time budget); speedup = baseline / candidate median time, "
+            "instruction speedup = baseline / candidate instructions per call (callgrind), both "
+            "above 1 when the candidate is faster; interval = 95% paired bootstrap. "
+            "Rounds per candidate: "
             + ", ".join(
                 f"{c.id} {len(c.measurement.baseline_rounds)}" for c in measured if c.measurement
             )
@@ -206,6 +217,9 @@ def _evidence(result: JobResult) -> str:
             entry.append(f"timed on {m.instrument}")
             if m.overhead_fraction is not None:
                 entry.append(f"harness overhead {m.overhead_fraction:.0%} of a baseline pass")
+            entry.append(f"measured in {m.seconds:.0f} s")
+            entry += m.notes
+            entry.append(f"verdict: {m.reason}")
         if not entry:
             continue
         lines.append(f"- {c.id}: " + "; ".join(entry))

@@ -126,6 +126,16 @@ def with_plugin(argv: list[str]) -> list[str] | None:
     return [*arguments[: index + 1], *pytest_plugin_args(), *arguments[index + 1 :]]
 
 
+def with_first_failure(argv: list[str]) -> list[str]:
+    """`argv` with ``--maxfail=1`` when it runs pytest, so that a failing suite stops at its
+    first failure; unchanged otherwise. Added right after pytest's name, so a ``--maxfail``
+    that the command line gives itself still wins."""
+    index = _pytest_index(argv)
+    if index is None or "--maxfail=1" in argv:
+        return list(argv)
+    return [*argv[: index + 1], "--maxfail=1", *argv[index + 1 :]]
+
+
 def _script_index(argv: list[str]) -> int | None:
     """For `python [options] script.py ...` / `python [options] -m module ...`, the index
     of the script (or of `-m`); None when `argv` does not run a Python script or module."""

@@ -1,6 +1,7 @@
 """Statistics of an interleaved A/B measurement and the verdict rule (pure: no I/O, no clock).
 
-The estimate is the ratio of medians candidate / baseline (< 1 means faster). Its interval is a
+The estimate is the ratio of medians candidate / baseline (< 1 means faster; what people read,
+in reasons and reports, is its inverse, the speedup: > 1 means faster). Its interval is a
 paired percentile bootstrap: rounds run A B A B …, so the i-th baseline and candidate rounds
 share the host's load at that moment, and resampling them as pairs keeps that shared part out of
 the ratio. A plain percentile bootstrap over 10-20 rounds is too narrow (on the VM its A/A
@@ -291,29 +292,44 @@ class Decision:
     reason: str
 
 
+def speedup(ratio: float) -> float:
+    """The speedup a ratio candidate / baseline means: above 1 is faster."""
+    return 1 / ratio if ratio > 0 else math.inf
+
+
 def _fmt(i: Interval) -> str:
-    return f"ratio {i.point:.3f} [{i.low:.3f}, {i.high:.3f}]"
+    """`speedup 1.053× [1.002×, 1.108×]`: reasons read like the report, above 1 = faster."""
+    return f"speedup {speedup(i.point):.3f}× [{speedup(i.high):.3f}×, {speedup(i.low):.3f}×]"
 
 
 def _wall_decision(wall: Interval, min_effect: float) -> Decision | None:
-    """The wall-time verdict when it is conclusive, else None."""
-    if wall.low > 1:
-        return Decision(Verdict.SLOWER, Instrument.WALL, f"wall time {_fmt(wall)}: above 1")
+    """The wall-time verdict when it is conclusive, else None (the same rule both ways)."""
     if wall.high < 1 and wall.point <= 1 - min_effect:
-        why = f"below 1, estimate at least {min_effect:.0%} faster"
+        why = f"excludes 1, estimate at least {min_effect:.0%} faster"
         return Decision(Verdict.FASTER, Instrument.WALL, f"wall time {_fmt(wall)}: {why}")
+    if wall.low > 1 and wall.point >= 1 + min_effect:
+        why = f"excludes 1, estimate at least {min_effect:.0%} slower"
+        return Decision(Verdict.SLOWER, Instrument.WALL, f"wall time {_fmt(wall)}: {why}")
     return None
 
 
-def _instruction_decision(ratios: Sequence[float], min_effect: float) -> Decision | None:
-    """The instruction-count verdict when every repeat agrees, else None."""
+def _instruction_decision(
+    ratios: Sequence[float], min_effect: float, wall: Interval | None
+) -> Decision | None:
+    """The instruction-count verdict when every repeat agrees, else None.
+
+    Never against the direction wall time showed: an interval wholly above 1 (slower, if by
+    less than `min_effect`) rules out FASTER_INSTRUCTIONS, one wholly below 1 rules out SLOWER.
+    """
     worst, best = max(ratios), min(ratios)
-    span = f"instruction ratios {best:.3f}-{worst:.3f} over {len(ratios)} repeats"
-    if worst <= 1 - min_effect:
-        why = f"{span}, all at least {min_effect:.0%} fewer"
+    span = (
+        f"instruction speedups {speedup(worst):.3f}-{speedup(best):.3f}× over {len(ratios)} repeats"
+    )
+    if worst <= 1 - min_effect and (wall is None or wall.low <= 1):
+        why = f"{span}, all at least {min_effect:.0%} fewer instructions"
         return Decision(Verdict.FASTER_INSTRUCTIONS, Instrument.INSTRUCTIONS, why)
-    if best > 1 + min_effect:
-        why = f"{span}, all more than {min_effect:.0%} more"
+    if best >= 1 + min_effect and (wall is None or wall.high >= 1):
+        why = f"{span}, all at least {min_effect:.0%} more instructions"
         return Decision(Verdict.SLOWER, Instrument.INSTRUCTIONS, why)
     return None
 
@@ -326,6 +342,8 @@ def _inconclusive(wall: Interval | None, min_effect: float) -> Decision:
         why = f"within ±{min_effect:.0%}: no meaningful difference"
     elif wall.high < 1:
         why = f"faster, but the estimate is under {min_effect:.0%}"
+    elif wall.low > 1:
+        why = f"slower, but the estimate is under {min_effect:.0%}"
     else:
         why = "includes 1: too noisy to tell"
     return Decision(Verdict.INCONCLUSIVE, Instrument.WALL, f"wall time {_fmt(wall)} {why}")
@@ -339,16 +357,20 @@ def decide(
 ) -> Decision:
     """The verdict from a wall-time interval and per-repeat instruction ratios (cand / base).
 
-    Wall time decides when it is conclusive: FASTER needs the upper bound below 1 and the
-    estimate at least `min_effect` faster; SLOWER needs the lower bound above 1. Otherwise
-    instruction counts may decide, but only when every repeat agrees by more than `min_effect`:
-    all lower → FASTER_INSTRUCTIONS, all higher → SLOWER. Anything else is INCONCLUSIVE.
+    One rule both ways. Wall time decides when it is conclusive: FASTER needs the interval
+    below 1 and the estimate at least `min_effect` below it; SLOWER needs the interval above 1
+    and the estimate at least `min_effect` above it. Otherwise instruction counts may decide,
+    but only when every repeat agrees by at least `min_effect` and wall time did not show the
+    opposite direction: all lower → FASTER_INSTRUCTIONS, all higher → SLOWER. Anything else
+    is INCONCLUSIVE, with a reason that says which case it is ("no meaningful difference",
+    "under 3%", "too noisy").
     """
     if wall is not None and (decision := _wall_decision(wall, min_effect)) is not None:
         return decision
-    # Here wall time is absent or inconclusive, so its lower bound is <= 1: not slower.
-    if instructions and (decision := _instruction_decision(instructions, min_effect)) is not None:
-        return decision
+    if instructions:
+        counted = _instruction_decision(instructions, min_effect, wall)
+        if counted is not None:
+            return counted
     return _inconclusive(wall, min_effect)
 
 
@@ -357,11 +379,17 @@ def decide(
 
 @dataclass(frozen=True)
 class StopDecision:
-    """Whether to stop measuring; `interval` is the one to decide on when stopping."""
+    """Whether to stop measuring; `interval` is the one to decide on when stopping.
+
+    `outclassed`: stopped because another candidate of the target is already verified
+    faster than this one can be, so nothing more (instruction counts included) is worth
+    measuring for it.
+    """
 
     stop: bool
     reason: str
     interval: Interval | None = None
+    outclassed: bool = False
 
 
 def look_schedule(min_rounds: int, max_rounds: int) -> list[int]:
@@ -397,6 +425,21 @@ def _stop_reason(interval: Interval, min_effect: float) -> str | None:
     return None
 
 
+def _outclassed(interval: Interval, to_beat: float | None, min_effect: float) -> str | None:
+    """Why a candidate cannot be the one chosen, when another of the same target is verified
+    faster already (its interval's upper bound `to_beat`); None to measure it as usual."""
+    if to_beat is None or interval.low <= to_beat or interval.high < 1 - min_effect:
+        return None  # it may still beat the other, or it is clearly faster in its own right
+    rival = f"another candidate is already verified at least {speedup(to_beat):.2f}× faster"
+    if interval.low > 1 - min_effect and interval.high < 1 + min_effect:
+        return f"no meaningful difference: whole interval within ±{min_effect:.0%}, and {rival}"
+    if interval.low > 1:
+        return f"clearly slower: whole interval above 1, and {rival}"
+    if interval.low > 1 - min_effect:
+        return f"not meaningfully faster: whole interval above {1 - min_effect:.2f}, and {rival}"
+    return f"cannot be chosen: {rival}, above this one's whole interval"
+
+
 def should_stop(
     baseline_rounds: Sequence[float],
     candidate_rounds: Sequence[float],
@@ -409,15 +452,24 @@ def should_stop(
     rng: random.Random,
     confidence: float = 0.95,
     noise: float | None = None,
+    next_pair_s: float | None = None,
+    to_beat: float | None = None,
 ) -> StopDecision:
     """Call after every pair; examines the interval only at the scheduled looks.
 
     The final look (max rounds reached, or the next pair would overrun the budget) uses
     `confidence`; interim looks use the stricter `look_confidence` so that looking several
     times does not inflate false positives. Decide the verdict on the returned interval.
+
+    `next_pair_s`: what the next pair will cost, when the caller knows better than the
+    average so far. `to_beat`: the upper bound of another candidate of the same target that
+    is already verified faster; a look whose interval lies wholly above it stops the run
+    (`outclassed`): this candidate cannot be the one chosen, and more rounds would only
+    confirm it. That stop is never "faster" (the interval is above a faster one's), so it
+    does not spend any of the false-positive budget.
     """
     n = min(len(baseline_rounds), len(candidate_rounds))
-    per_pair = elapsed_s / n if n else 0.0
+    per_pair = next_pair_s if next_pair_s is not None else (elapsed_s / n if n else 0.0)
     final = n >= max_rounds or elapsed_s + per_pair > budget_s
     schedule = look_schedule(min_rounds, max_rounds)
     if not final and n not in schedule:
@@ -428,6 +480,9 @@ def should_stop(
     interval = bootstrap_ratio_ci(
         baseline_rounds, candidate_rounds, confidence=level, rng=rng, noise=noise
     )
+    outclassed = _outclassed(interval, to_beat, min_effect)
+    if outclassed is not None:
+        return StopDecision(True, f"{n} rounds: {outclassed}", interval, outclassed=True)
     early = _stop_reason(interval, min_effect)
     if early is not None:
         return StopDecision(True, f"{n} rounds: {early}", interval)

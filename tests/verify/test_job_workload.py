@@ -87,6 +87,7 @@ def _job(root: Path, workload: str) -> JobResult:
         FILES,
         f"{__name__}:FixtureProvider",
         (TARGET,),
+        budget_s=8,  # a pair of workload rounds takes ~0.9 s: 5 pairs and the classes fit
         inputs={"generated": 60, "class_pairs": 2, "shrink_rounds": 4},
         workload_cmd=f"{sys.executable} bench/{workload}",
     )

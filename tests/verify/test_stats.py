@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -145,6 +146,9 @@ EDGE = 1 - 0.03  # exactly 1 - min_effect
         (Interval(0.80, 0.90, 1.0), Verdict.INCONCLUSIVE, Instrument.WALL),  # high exactly 1
         (Interval(1.0, 1.05, 1.10), Verdict.INCONCLUSIVE, Instrument.WALL),  # low exactly 1
         (Interval(1.0001, 1.05, 1.10), Verdict.SLOWER, Instrument.WALL),
+        (Interval(1.01, 1 + 0.03, 1.05), Verdict.SLOWER, Instrument.WALL),  # point at the edge
+        # the same rule both ways: above 1, but the estimate under min_effect, is not slower
+        (Interval(1.01, 1.0299, 1.05), Verdict.INCONCLUSIVE, Instrument.WALL),
         (Interval(0.98, 1.0, 1.02), Verdict.INCONCLUSIVE, Instrument.WALL),  # equivalent
         (None, Verdict.INCONCLUSIVE, Instrument.NONE),
     ],
@@ -166,11 +170,16 @@ NOISY = Interval(0.85, 0.95, 1.05)  # wall time inconclusive, not slower
         (NOISY, [0.95, 0.9701], Verdict.INCONCLUSIVE, Instrument.WALL),  # one repeat too close
         (None, [0.90, 0.91], Verdict.FASTER_INSTRUCTIONS, Instrument.INSTRUCTIONS),
         (NOISY, [1.04, 1.05], Verdict.SLOWER, Instrument.INSTRUCTIONS),
-        (NOISY, [1.03, 1.05], Verdict.INCONCLUSIVE, Instrument.WALL),  # 1 + min_effect: not more
+        (NOISY, [1 + 0.03, 1.05], Verdict.SLOWER, Instrument.INSTRUCTIONS),  # edge, as faster
+        (NOISY, [1.0299, 1.05], Verdict.INCONCLUSIVE, Instrument.WALL),  # one repeat too close
         (NOISY, [], Verdict.INCONCLUSIVE, Instrument.WALL),
         # wall time decides when it is conclusive, whatever the instructions say
         (Interval(0.80, 0.90, 0.95), [1.10], Verdict.FASTER, Instrument.WALL),
         (Interval(1.01, 1.05, 1.10), [0.90], Verdict.SLOWER, Instrument.WALL),
+        # nor do instructions contradict the direction of an interval that excludes 1
+        (Interval(1.005, 1.01, 1.02), [0.90], Verdict.INCONCLUSIVE, Instrument.WALL),
+        (Interval(0.98, 0.99, 0.995), [1.10], Verdict.INCONCLUSIVE, Instrument.WALL),
+        (Interval(0.98, 0.99, 1.0), [1.10], Verdict.SLOWER, Instrument.INSTRUCTIONS),
     ],
 )
 def test_instructions_decide_only_when_wall_time_is_inconclusive(
@@ -194,8 +203,22 @@ def test_inconclusive_reasons_say_why() -> None:
         return stats.decide(wall, None).reason
 
     assert "no meaningful difference" in reason(Interval(0.98, 1.0, 1.02))
-    assert "under 3%" in reason(Interval(0.97, 0.985, 0.99))
+    assert "faster, but the estimate is under 3%" in reason(Interval(0.97, 0.985, 0.99))
+    assert "slower, but the estimate is under 3%" in reason(Interval(1.01, 1.02, 1.04))
     assert "too noisy" in reason(Interval(0.8, 0.95, 1.1))
+
+
+def test_reasons_give_speedups_above_1_meaning_faster() -> None:
+    """The ratio candidate / baseline stays inside: reasons read like the report's columns."""
+    faster = stats.decide(Interval(0.4, 0.5, 0.625), None).reason
+    assert "speedup 2.000× [1.600×, 2.500×]" in faster
+    assert "faster" in faster
+    slower = stats.decide(Interval(1.6, 2.0, 2.5), None).reason
+    assert "speedup 0.500× [0.400×, 0.625×]" in slower
+    assert "slower" in slower
+    counted = stats.decide(None, [0.8, 0.5]).reason
+    assert "instruction speedups 1.250-2.000×" in counted
+    assert "ratio" not in faster + slower + counted
 
 
 # -- adaptive stopping ------------------------------------------------------------------------
@@ -276,6 +299,50 @@ def test_stops_when_the_next_pair_would_overrun_the_budget() -> None:
     assert "time budget" in decision.reason
     assert decision.interval is not None
     assert decision.interval.confidence == 0.95
+
+
+def test_the_callers_estimate_of_the_next_pair_decides_the_final_look() -> None:
+    base, cand = noisy_pairs(random.Random(33), 33, 0.99, cv=0.3)
+    kwargs: dict[str, Any] = {
+        "min_rounds": 10,
+        "max_rounds": 150,
+        "elapsed_s": 50.0,  # 33 pairs in 50 s: 1.5 s a pair on average
+        "budget_s": 60.0,
+        "min_effect": 0.03,
+        "rng": random.Random(0),
+    }
+    assert not stats.should_stop(base, cand, **kwargs).stop
+    longest = stats.should_stop(base, cand, next_pair_s=11.0, **kwargs)  # one slow pair seen
+    assert longest.stop
+    assert "time budget" in longest.reason
+
+
+def test_a_candidate_that_cannot_beat_a_verified_one_is_outclassed() -> None:
+    base, cand = noisy_pairs(random.Random(20), 20, 1.0, cv=0.02)
+    kwargs: dict[str, Any] = {
+        "min_rounds": 10,
+        "max_rounds": 150,
+        "elapsed_s": 5.0,
+        "budget_s": 60.0,
+        "min_effect": 0.03,
+        "rng": random.Random(0),
+    }
+    alone = stats.should_stop(base, cand, **kwargs)
+    assert not alone.outclassed
+    beaten = stats.should_stop(base, cand, to_beat=0.6, **kwargs)
+    assert beaten.stop
+    assert beaten.outclassed
+    assert "already verified at least 1.67× faster" in beaten.reason
+    assert beaten.interval is not None
+    assert stats.decide(beaten.interval, None).verdict is Verdict.INCONCLUSIVE
+    # an interval that reaches below the other's bound may still beat it: keep measuring
+    assert not stats.should_stop(base, cand, to_beat=0.99, **kwargs).outclassed
+    # and a candidate clearly faster in its own right is measured as usual
+    fast = noisy_pairs(random.Random(20), 20, 0.8, cv=0.02)
+    own = stats.should_stop(*fast, to_beat=0.6, **kwargs)
+    assert own.stop
+    assert not own.outclassed
+    assert "clearly faster" in own.reason
 
 
 def test_budget_exhausted_before_enough_rounds() -> None:
