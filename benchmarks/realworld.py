@@ -73,6 +73,7 @@ SDISTS = CACHE / "optirunner-eval-sdists"
 VENV = CACHE / "optirunner-eval-venv"
 EVAL_REQUIREMENTS = ["pytest==9.2.0"]  # the projects' suites need nothing else
 CAUGHT = {"behaviour changed", "rejected", "tests failed"}
+RUNNER_TIMEOUT_S = 1200
 #: words of a behaviour text that blame the recording, not the candidate
 UNFAITHFUL = ("no faithful recording", "cannot compare")
 KNOWN_CANDIDATE_KEYS = {
@@ -332,8 +333,16 @@ def run_runner(
     started = time.monotonic()
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, env=env, check=False, timeout=1200, cwd=REPO
+            argv,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=RUNNER_TIMEOUT_S,
+            cwd=REPO,
         )
+    except subprocess.TimeoutExpired:  # a row that says so; the other cases still run
+        return {"error": f"the runner took over {RUNNER_TIMEOUT_S} s", "seconds": RUNNER_TIMEOUT_S}
     finally:
         fake.stop()
     seconds = round(time.monotonic() - started, 1)

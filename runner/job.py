@@ -130,6 +130,7 @@ class OptimizeJob:
         self._baseline_workload: Recording | None = None  # the --workload's calls, recorded
         # The A/A pass: what a second run of the unchanged baseline does not reproduce.
         self._unstable = Instability()
+        self._unplanned: dict[str, str] = {}  # target -> why its timing could not be planned
         self._unstable_workload = Instability()
         self._baseline: Path | None = None
         self._formatter: str | None = None  # the project's own: ruff or black
@@ -692,8 +693,17 @@ class OptimizeJob:
     def _measure_one(
         self, baseline: _Checkout, result: CandidateResult, plans: dict[str, measure.Plan]
     ) -> None:
+        if result.target in self._unplanned:
+            result.detail = self._unplanned[result.target]
+            return
         if result.target not in plans:
-            plans[result.target] = self._plan(baseline, Target.parse(result.target))
+            try:
+                plans[result.target] = self._plan(baseline, Target.parse(result.target))
+            except (ReplayError, SandboxError) as exc:  # verified, but no timing: say why
+                self._unplanned[result.target] = f"not measured: {exc}"
+                result.detail = self._unplanned[result.target]
+                self.observer("warning", {"message": f"{result.target}: {result.detail}"})
+                return
         plan = plans[result.target]
         checkout = self._checkouts[result.id]
         measure.copy_inputs(plan, baseline.project, checkout.project)
