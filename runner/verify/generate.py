@@ -246,7 +246,25 @@ def _hypothesis() -> Any:
 
 def _mutations(text: str) -> list[str]:
     """Deterministic variants of a recorded string that rewrites often get wrong."""
-    variants = [
+    return [v for v in dict.fromkeys(mutation_kinds(text)) if v is not None and v != text]
+
+
+#: Separators put in the middle of a lower-cased recorded string (a fast path for "plain"
+#: lowercase words often forgets the `-` or the space that the slow path handled).
+_SEPARATORS = ("-", "_", " ", ".")
+
+
+def mutation_kinds(text: str) -> list[str | None]:
+    """Every kind of variant of `text`, in a fixed order (None: the kind does not apply),
+    so that the systematic pass tries each kind on several recorded values."""
+    middle = len(text) // 2
+    lowered = text.lower()
+    separated = [lowered[:middle] + sep + lowered[middle:] for sep in _SEPARATORS]
+    digits: list[str | None] = list(_other_digits(text)) or [None] * 5
+    # The other decimal separator ("0.5" -> "0,5"): ISO 8601 and most of Europe allow both.
+    decimal = [text.replace(".", ",") if "." in text else None]
+    decimal.append(text.replace(",", ".") if "," in text else None)
+    return [
         text + "\n",
         " " + text + " ",
         text.upper(),
@@ -260,9 +278,10 @@ def _mutations(text: str) -> list[str]:
         text * 2,
         text[::-1],
         "",
-        *_other_digits(text),
+        *separated,
+        *digits,
+        *decimal,
     ]
-    return [v for v in dict.fromkeys(variants) if v != text]
 
 
 #: ASCII digits to the same digits of other scripts: Arabic-Indic, fullwidth, Devanagari.
@@ -728,7 +747,9 @@ def generate(calls: Sequence[Call], kept: int, count: int) -> list[Spec]:
     seen: set[str] = set()
     for group, strategy in groups:
         share = max(1, round(count * len(group.indices) / total))
-        for base, values, take, link in _draw(strategy, share):
+        systematic = _systematic(group, calls, kept, share // SYSTEMATIC_SHARE)
+        drawn = _draw(strategy, share - len(systematic))
+        for base, values, take, link in [*systematic, *drawn]:
             try:
                 encoded = {key: encode(value) for key, value in values.items()}
             except NotGenerated:
@@ -740,6 +761,43 @@ def generate(calls: Sequence[Call], kept: int, count: int) -> list[Spec]:
                 seen.add(key)
                 specs.append(spec)
     return specs[:count]
+
+
+#: The share of a shape's generated calls given to the systematic pass (1 in this many).
+SYSTEMATIC_SHARE = 4
+#: How many recorded values each kind of string variant is tried on.
+VALUES_PER_KIND = 2
+
+
+def _systematic(group: _Group, calls: Sequence[Call], kept: int, budget: int) -> list[_Drawn]:
+    """Each kind of string variant (mutation_kinds) tried on the first recorded values it
+    applies to, before any random draw: a bug that one kind shows is found on every run,
+    whatever hypothesis draws. The other arguments stay as recorded."""
+    bases = [i for i in group.indices if i < kept]
+    complete = set(group.generated) == set(group.keys)
+    if not bases and not (complete and _positional_complete(group.keys)):
+        return []
+    usable = bases or group.indices
+    rounds: list[list[_Drawn]] = [[] for _ in range(VALUES_PER_KIND)]
+    for key in group.generated:
+        texts = [(i, decode(calls[i].args[key])) for i in usable]
+        texts = [(i, t) for i, t in texts if isinstance(t, str)]
+        if not texts:
+            continue
+        kinds = {i: mutation_kinds(t) for i, t in texts}
+        for kind in range(len(next(iter(kinds.values())))):
+            tried: set[str] = set()
+            for i, text in texts:
+                variant = kinds[i][kind]
+                if variant is None or variant == text or variant in tried:
+                    continue
+                values = {k: decode(calls[i].args[k]) for k in group.generated}
+                values[key] = variant
+                rounds[len(tried)].append((i if bases else None, values, {}, {}))
+                tried.add(variant)
+                if len(tried) >= VALUES_PER_KIND:
+                    break
+    return [drawn for one in rounds for drawn in one][:budget]  # every kind once, then again
 
 
 def _is_recorded(spec: Spec, calls: Sequence[Call]) -> bool:

@@ -279,6 +279,18 @@ def test_numbers_in_other_scripts_are_drawn_from_recorded_digits() -> None:
     assert len(foreign) >= 5
 
 
+def test_every_kind_of_variant_is_tried_before_any_random_draw() -> None:
+    # Found by luck before: a lowercase fast path keeping '-' (inflection underscore), a
+    # dropped decimal comma (isodate parse_duration). Now every run tries them first.
+    calls = [_call(_str(t), seq=i) for i, t in enumerate(["DeviceType", "P0.5Y", "x9"])]
+    texts = _texts(generate.generate(calls, kept=3, count=120))
+    assert "devic-etype" in texts  # lower-cased, a separator in the middle
+    assert "P0,5Y" in texts  # the other decimal separator
+    assert "P٠.٥Y" in texts  # the digits of another script
+    first = _texts(generate.generate(calls, kept=3, count=120))
+    assert first[:3] == ["DeviceType\n", " DeviceType ", "DEVICETYPE"]  # the kinds, in order
+
+
 def test_one_call_with_an_object_does_not_stop_generation_for_the_others() -> None:
     # isodate's suite passes a date to parse_duration once, to check the TypeError; the
     # 80 string calls must still get generated strings (they got none).
