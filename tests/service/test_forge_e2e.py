@@ -104,7 +104,7 @@ def serve_config(tmp: Path, forge: str, extra: str = "") -> Path:
     config = write_config(tmp, tiny_repo(tmp / "unused-repo"))
     with open(config, "a") as out:
         out.write(
-            "[measure]\nbudget_s = 5\ninstructions = \"never\"\nnoise_check = false\n"
+            "[measure]\nbudget_s = 10\ninstructions = \"never\"\nnoise_check = false\n"
             "[forge]\nauthor_name = \"optirunner bot\"\nauthor_email = \"bot@optirunner.test\"\n"
             f"{forge}{extra}"
         )  # fmt: skip
