@@ -269,9 +269,16 @@ def measure(
         )
     decision = _decision(interval, ratios, cfg.min_effect, overhead if dominated else None)
     classes = []
-    if class_pairs and plan.classes and rounds.count and not stopped.outclassed:
+    if class_pairs and plan.classes and not stopped.outclassed:
+        # Without a timed pair there is nothing to set them beside: listed, not timed.
         classes = measure_classes(
-            plan, baseline, candidate, class_pairs, budget=budget, notes=notes, round_s=round_s
+            plan,
+            baseline,
+            candidate,
+            class_pairs if rounds.count else 0,
+            budget=budget,
+            notes=notes,
+            round_s=round_s,
         )
     _learn_round(plan, rounds)
     detectable = (
@@ -403,9 +410,10 @@ def measure_classes(
     """Speedup per size class: `pairs` interleaved pairs each, median of the pair ratios.
 
     Informative, not a verdict: it shows "faster on large inputs, slower on tiny ones"
-    instead of averaging it away. With a `budget`, a class starts only when its warm-up and
-    `pairs` pairs fit in what is left (a row with 0 pairs and no speedup otherwise, and a
-    line in `notes`), a round taking `round_s` (default: the plan's).
+    instead of averaging it away. `pairs` 0 lists the classes untimed. With a `budget`, a
+    class starts only when its warm-up and `pairs` pairs fit in what is left (a row with 0
+    pairs and no speedup otherwise, and a line in `notes`), a round taking `round_s`
+    (default: the plan's).
     """
     rows: list[dict[str, object]] = []
     skipped: list[str] = []
@@ -413,7 +421,9 @@ def measure_classes(
     round_s = round_s or plan.round_s
     first = 2 * round_s if round_s else 0.0
     for size_class in plan.classes:
-        if budget is not None and not budget.fits((pairs + 1) * first):
+        if pairs < 1:
+            rounds = bench.Rounds()
+        elif budget is not None and not budget.fits((pairs + 1) * first):
             skipped.append(size_class.label)
             rounds = bench.Rounds()
         else:

@@ -173,7 +173,10 @@ def test_rounds_longer_than_the_budget_allows_are_not_started() -> None:
     plan.classes = [measure.SizeClass("x10", 3, (1, 1), _arm(clock, 0.1, 1.0, 0.1, 0.0, 3))]
     m, spent = _measure(plan, clock, AUTO, class_pairs=5)
     assert spent == 0.0
-    assert m.size_classes == []  # nothing to set them beside
+    # nothing to set them beside: listed, not timed
+    assert m.size_classes == [
+        {"class": "x10", "calls": 3, "sizes": [1, 1], "pairs": 0, "speedup": None}
+    ]
     assert "measure.budget_s of 84 s or more would time it" in m.reason
     assert m.ratio is None
     assert m.low is None
