@@ -39,11 +39,14 @@ class Rounds:
 
 
 def next_pair_s(rounds: Rounds, default: float = 0.0) -> float:
-    """What the next pair is expected to cost: the longest measured pair so far, else twice
-    the longest warm-up round, else `default` (nothing has run yet)."""
+    """What the next pair is expected to cost: the longest measured pair so far, else the
+    last warm-up pair (twice its round when only one has run), else `default` (nothing has
+    run yet)."""
     if rounds.pair_s:
         return max(rounds.pair_s)
-    return 2 * max(rounds.warmup_s) if rounds.warmup_s else default
+    if len(rounds.warmup_s) >= 2:
+        return sum(rounds.warmup_s[-2:])
+    return 2 * rounds.warmup_s[0] if rounds.warmup_s else default
 
 
 def interleave(

@@ -269,9 +269,16 @@ def measure(
         )
     decision = _decision(interval, ratios, cfg.min_effect, overhead if dominated else None)
     classes = []
-    if class_pairs and plan.classes and rounds.count and not stopped.outclassed:
+    if class_pairs and plan.classes and not stopped.outclassed:
+        # Without a timed pair there is nothing to set them beside: listed, not timed.
         classes = measure_classes(
-            plan, baseline, candidate, class_pairs, budget=budget, notes=notes, round_s=round_s
+            plan,
+            baseline,
+            candidate,
+            class_pairs if rounds.count else 0,
+            budget=budget,
+            notes=notes,
+            round_s=round_s,
         )
     _learn_round(plan, rounds)
     detectable = (
@@ -341,22 +348,26 @@ def _wall_rounds(
     """
 
     def stop(rounds: bench.Rounds, _elapsed: float) -> stats.StopDecision:
+        # The next pair must fit whatever it costs (the longest so far); reaching 5 pairs
+        # is judged on a typical one (the median, else what the target's rounds took).
         pair = bench.next_pair_s(rounds, 2 * plan.round_s if plan.round_s else 0.0)
-        warm_left = max(0, 2 - len(rounds.warmup_s)) * pair / 2  # of the one warm-up pair
+        typical = stats.median(rounds.pair_s) if rounds.pair_s else None
+        typical = typical or (2 * plan.round_s if plan.round_s else pair)
+        warm_left = max(0, 2 - len(rounds.warmup_s)) * typical / 2  # of the one warm-up pair
         room = cfg.budget_s
         if counting:  # the warm-up and 5 pairs come first, then one callgrind pair if it fits
-            minimum = (MIN_PAIRS + 1) * pair
+            minimum = (MIN_PAIRS + 1) * typical
             room = wall_share(cfg.budget_s, _callgrind_reserve(plan, pair / 2), minimum)
         elapsed, n = budget.elapsed(), rounds.count
         if n < MIN_PAIRS:  # below this no interval means anything: reach it, or stop now
-            needed = (MIN_PAIRS - n) * pair + warm_left
+            needed = max(pair, (MIN_PAIRS - n) * typical + warm_left)
             if pair and elapsed + needed > room:
                 return stats.StopDecision(
                     True,
                     f"{n} rounds: the budget cannot fit the {MIN_PAIRS} pairs an interval "
-                    f"needs (a pair takes ~{pair:.1f} s; {max(0.0, room - elapsed):.0f} s left "
-                    f"for wall time of the {cfg.budget_s:g} s budget; measure.budget_s of "
-                    f"{math.ceil((MIN_PAIRS + 1) * pair)} s or more would time it)",
+                    f"needs (a pair takes ~{typical:.1f} s; {max(0.0, room - elapsed):.0f} s "
+                    f"left for wall time of the {cfg.budget_s:g} s budget; measure.budget_s "
+                    f"of {math.ceil((MIN_PAIRS + 1) * typical)} s or more would time it)",
                 )
             return stats.StopDecision(False, f"{n} rounds: too few to estimate")
         return stats.should_stop(
@@ -399,9 +410,10 @@ def measure_classes(
     """Speedup per size class: `pairs` interleaved pairs each, median of the pair ratios.
 
     Informative, not a verdict: it shows "faster on large inputs, slower on tiny ones"
-    instead of averaging it away. With a `budget`, a class starts only when its warm-up and
-    `pairs` pairs fit in what is left (a row with 0 pairs and no speedup otherwise, and a
-    line in `notes`), a round taking `round_s` (default: the plan's).
+    instead of averaging it away. `pairs` 0 lists the classes untimed. With a `budget`, a
+    class starts only when its warm-up and `pairs` pairs fit in what is left (a row with 0
+    pairs and no speedup otherwise, and a line in `notes`), a round taking `round_s`
+    (default: the plan's).
     """
     rows: list[dict[str, object]] = []
     skipped: list[str] = []
@@ -409,7 +421,9 @@ def measure_classes(
     round_s = round_s or plan.round_s
     first = 2 * round_s if round_s else 0.0
     for size_class in plan.classes:
-        if budget is not None and not budget.fits((pairs + 1) * first):
+        if pairs < 1:
+            rounds = bench.Rounds()
+        elif budget is not None and not budget.fits((pairs + 1) * first):
             skipped.append(size_class.label)
             rounds = bench.Rounds()
         else:

@@ -38,7 +38,7 @@ def run_fixture_job(
     provider: str,
     targets: tuple[Target, ...],
     *,
-    budget_s: float = 4,
+    budget_s: float = 8,  # the warm-up and 5 pairs of ~0.5 s rounds on a loaded host
     inputs: Mapping[str, Any] | None = None,
     workload_cmd: str | None = None,
 ) -> JobResult:

@@ -82,8 +82,8 @@ def test_interleave_stops_before_a_pair_that_does_not_fit() -> None:
     rounds = bench.interleave(a, b, 5, clock=lambda: next(ticks), fits=fits, first_pair_s=7.0)
     assert log == ["A", "B"] * 3
     assert rounds.count == 2
-    # warm-up rounds: half the caller's guess of a pair, then half a pair of the longest
-    # warm-up round; pairs: twice the longest warm-up round, then the longest pair
+    # warm-up rounds: half the caller's guess of a pair, then the first warm-up round;
+    # pairs: the warm-up pair, then the longest pair
     assert asked == [3.5, 1.0, 2.0, 1.0, 1.0]
     assert rounds.warmup_s == [1.0, 1.0]
 
@@ -98,5 +98,6 @@ def test_interleave_can_stop_before_anything_runs() -> None:
 
 def test_next_pair_is_the_longest_so_far() -> None:
     assert bench.next_pair_s(bench.Rounds(), 3.0) == 3.0
-    assert bench.next_pair_s(bench.Rounds(warmup_s=[2.0, 1.0]), 3.0) == 4.0
+    assert bench.next_pair_s(bench.Rounds(warmup_s=[2.0]), 3.0) == 4.0
+    assert bench.next_pair_s(bench.Rounds(warmup_s=[2.0, 1.0]), 3.0) == 3.0  # one of each
     assert bench.next_pair_s(bench.Rounds(pair_s=[1.0, 4.0, 2.0], warmup_s=[9.0])) == 4.0

@@ -173,7 +173,10 @@ def test_rounds_longer_than_the_budget_allows_are_not_started() -> None:
     plan.classes = [measure.SizeClass("x10", 3, (1, 1), _arm(clock, 0.1, 1.0, 0.1, 0.0, 3))]
     m, spent = _measure(plan, clock, AUTO, class_pairs=5)
     assert spent == 0.0
-    assert m.size_classes == []  # nothing to set them beside
+    # nothing to set them beside: listed, not timed
+    assert m.size_classes == [
+        {"class": "x10", "calls": 3, "sizes": [1, 1], "pairs": 0, "speedup": None}
+    ]
     assert "measure.budget_s of 84 s or more would time it" in m.reason
     assert m.ratio is None
     assert m.low is None
@@ -196,13 +199,14 @@ def test_fewer_than_5_pairs_give_an_estimate_without_an_interval() -> None:
         return one_round
 
     m, spent = _measure(measure.Plan("bench command", factory), clock, AUTO)
-    assert spent == 2 * 2 + 2 * 2 * 2 + 2 * 12  # the third pair showed the change
-    assert len(m.baseline_rounds) == 3
+    # the warm-up, two 4 s pairs, then two 24 s pairs: 60 s; a fifth would not fit
+    assert spent == 2 * 2 + 2 * 4 + 2 * 24
+    assert len(m.baseline_rounds) == 4
     assert m.ratio == pytest.approx(0.5)
     assert m.low is None
     assert m.high is None
     assert m.verdict == stats.Verdict.INCONCLUSIVE.value
-    assert "3 rounds: the budget cannot fit the 5 pairs an interval needs" in m.reason
+    assert "4 rounds: the budget cannot fit the 5 pairs an interval needs" in m.reason
 
 
 def test_the_a_a_run_fits_in_the_budget_too() -> None:
