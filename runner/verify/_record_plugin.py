@@ -120,12 +120,11 @@ _REPR_TYPES: tuple[type, ...] = (
 # Iterators of these modules say what they have left through __reduce__, without advancing.
 _REDUCIBLE_ITERATORS = frozenset({"builtins", "itertools", "collections"})
 # Callables and lazy values: their state is code or a stream, never a comparable value.
+# (Bound methods and partials never get here: _encode_special encodes them all.)
 _OPAQUE_TYPES: tuple[type, ...] = (
-    types.FunctionType,
+    types.FunctionType,  # lambdas and closures: no qualified name leads back to them
     types.BuiltinFunctionType,
-    types.MethodType,
     types.ModuleType,
-    functools.partial,
     Iterator,
     AsyncIterator,
     Coroutine,
