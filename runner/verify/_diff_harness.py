@@ -29,7 +29,9 @@ Prints one JSON line: {"calls": n, "done": d, "seconds": s}, or {"error": ...} w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import itertools
 import json
 import os
 import pickle
@@ -37,6 +39,7 @@ import random
 import signal
 import sys
 import time
+import types
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -147,6 +150,17 @@ def _on_alarm(_signum: int, _frame: Any) -> None:
     raise CallTimeout()
 
 
+def _drained(recorder: Any, generator: types.GeneratorType[Any, Any, Any]) -> dict[str, Any]:
+    """A returned generator, consumed as a caller would (up to the recorder's item budget)
+    through the recorder's tap: the items it yields and how it ended, raising included."""
+    node = recorder.generator_node(generator)
+    tapped = recorder.tap(generator, node, recorder.MAX_ELEMENTS)
+    with contextlib.suppress(Exception):  # recorded in the node (a timeout is not caught)
+        for _ in itertools.islice(tapped, recorder.GENERATOR_ITEMS):
+            pass
+    return dict(node)
+
+
 def run_one(
     func: Any,
     recorder: Any,
@@ -164,10 +178,14 @@ def run_one(
     try:
         try:
             value = func(*args, **kwargs)
+            if isinstance(value, types.GeneratorType):  # within the timeout: an endless
+                value = _drained(recorder, value)  # one stops at the recorder's budget
+            else:
+                value = recorder.encode(value)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         entry["outcome"] = "return"
-        entry["value"] = recorder.encode(value)
+        entry["value"] = value
     except CallTimeout:
         entry["outcome"] = "timeout"
     except (Exception, SystemExit) as exc:  # an exception is behaviour: compare it

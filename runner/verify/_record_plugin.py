@@ -21,7 +21,9 @@ Values are encoded here into a tagged JSON structure (never pickled): a value wi
 encoding becomes ``{"t": "unknown", ...}``, which the comparator never calls equal to anything
 else (the same type on both sides is counted as not comparable). Named module-level objects
 and functions are their qualified names (``{"t": "global"}``), bound methods their function
-and ``self`` (``"method"``), builtin iterators what they have left (``"iterator"``).
+and ``self`` (``"method"``), builtin iterators what they have left (``"iterator"``),
+a returned generator what it yields as the caller consumes it (``"generator"``, through a
+tap).
 
 Targets are wrapped where the tests find them: the attribute of the module (``pkg/__init__.py``
 is the package ``pkg``) or class, every other module object loaded from the same file, and
@@ -80,7 +82,14 @@ import sys
 import threading
 import types
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from pathlib import Path
 from typing import Any
 
@@ -478,6 +487,55 @@ def encode(value: object, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX
         return unknown(value, f"encoding failed: {type_name(type(exc))}")
 
 
+GENERATOR_ITEMS = 1000  # items of a returned generator recorded (the rest are counted)
+
+
+class _GeneratorNode(dict[str, Any]):
+    """The encoding of a returned generator: a plain dict in the document (``t`` is
+    ``generator``), typed so that `_store` knows its tap fills it in."""
+
+
+def generator_node(generator: types.GeneratorType[Any, Any, Any]) -> _GeneratorNode:
+    """The node a tap fills in: the items yielded so far and how the generator ended
+    (``"end"``: ``"return"`` with its value, ``"raise"`` with the exception, or
+    ``"unfinished"`` while the caller has not run it to its end — also when the caller
+    closes it early, which garbage collection may do at any time)."""
+    node = _GeneratorNode(t="generator", type=type_name(type(generator)), items=[])
+    node.update(more=0, end="unfinished")
+    return node
+
+
+def tap(
+    generator: types.GeneratorType[Any, Any, Any], node: _GeneratorNode, max_elements: int
+) -> Generator[Any, Any, Any]:
+    """Yield what `generator` yields, forwarding ``send``/``throw``/``close``, and record
+    each item (encoded as it is yielded: a later mutation is the caller's) into `node`."""
+    items: list[Any] = node["items"]
+    sent: Any = None
+    thrown: BaseException | None = None
+    while True:
+        try:
+            item = generator.send(sent) if thrown is None else generator.throw(thrown)
+        except StopIteration as stop:
+            node.update(end="return", value=encode(stop.value, max_elements=max_elements))
+            return stop.value  # a generator's return value is forwarded
+        except BaseException as exc:
+            node.update(end="raise", exception=encode_exception(exc))
+            raise
+        if len(items) < GENERATOR_ITEMS:
+            items.append(encode(item, max_elements=max_elements))
+        else:
+            node["more"] += 1
+        sent, thrown = None, None
+        try:
+            sent = yield item
+        except GeneratorExit:
+            generator.close()
+            raise
+        except BaseException as exc:  # thrown in by the caller: into the generator
+            thrown = exc
+
+
 def encode_exception(exc: BaseException) -> dict[str, str]:
     """An exception as its type's qualified name and its message."""
     try:
@@ -844,6 +902,12 @@ class Recorder:
             self._store(target, named, labels, before, None, exc)
             raise
         self._leave(target, snapshots)
+        if isinstance(result, types.GeneratorType):
+            # A generator's behaviour is what it yields, as the caller consumes it: the
+            # caller gets a tap that records each item (the call's value fills in later).
+            node = generator_node(result)
+            self._store(target, named, labels, before, node, None)
+            return tap(result, node, self.max_elements)
         self._store(target, named, labels, before, result, None)
         return result
 
@@ -910,7 +974,10 @@ class Recorder:
         call: dict[str, Any] = {"site": self.site, "labels": labels, "args": before}
         if exc is None:
             call["outcome"] = "return"
-            call["value"] = encode(result, max_elements=self.max_elements)
+            if isinstance(result, _GeneratorNode):
+                call["value"] = result  # filled in by its tap as the caller consumes it
+            else:
+                call["value"] = encode(result, max_elements=self.max_elements)
         else:
             call["outcome"] = "raise"
             call["exception"] = encode_exception(exc)

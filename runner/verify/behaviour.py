@@ -234,6 +234,18 @@ def _render_scalar(node: Mapping[str, Any]) -> str:
     return "None"
 
 
+def _render_generator(node: Mapping[str, Any]) -> str:
+    """``<generator yielding [1, 2] then returning 'done'>``: what the caller consumed."""
+    text = f"<{node['type']} yielding [{_join(node['items'])}]"
+    if node.get("more"):
+        text += f" and {node['more']} more"
+    if node["end"] == "return":
+        return f"{text} then returning {render(node['value'])}>"
+    if node["end"] == "raise":
+        return f"{text} then raising {node['exception']['type']}>"
+    return f"{text} so far>"
+
+
 def _render_object(node: Mapping[str, Any]) -> str:
     fields = ", ".join(f"{name}={render(value)}" for name, value in node["fields"].items())
     return f"{node['type']}({fields})"
@@ -254,6 +266,7 @@ _RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
         if "items" in node
         else f"<{node['type']} of {render(node['state'])}>"
     ),
+    "generator": _render_generator,
     "method": lambda node: f"<method {node['name']} of {render(node['self'])}>",
     "mock": lambda node: f"<{node['type']} called {render(node['calls'])}>",
 }

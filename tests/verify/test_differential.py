@@ -65,6 +65,20 @@ def pad(xs):
     return len(xs)
 
 
+def words(s):
+    for word in s.split():
+        yield word.lower()
+    if not s:
+        raise ValueError("empty")
+
+
+def count_up(s):
+    n = 0
+    while True:
+        yield n
+        n += 1
+
+
 class Box:
     def __init__(self, items):
         self.items = items
@@ -345,6 +359,42 @@ def test_a_base_without_inputs_is_skipped(baseline: Path) -> None:
 def test_the_budget_stops_the_run(baseline: Path) -> None:
     outcomes = runner(budget_s=0.0).outcomes(baseline, [text_spec("1")] * 5, "baseline")
     assert len(outcomes) < 5
+
+
+def test_a_returned_generator_is_consumed_and_compared_by_its_items(tmp_path: Path) -> None:
+    baseline = make_project(tmp_path / "baseline")
+    folded = MODULE.replace("word.lower()", "word.casefold()")
+    casefold = make_project(tmp_path / "casefold", folded)
+    specs = [text_spec("Ab cD"), text_spec("Straße"), text_spec("")]
+    run = runner("words")
+    expected = run.outcomes(baseline, specs, "baseline")
+    assert [o.kind for o in expected] == ["return"] * 3
+    first = expected[0].raw["value"]
+    assert (first["t"], first["end"]) == ("generator", "return")
+    assert [item["v"] for item in first["items"]] == ["ab", "cd"]
+    assert expected[2].raw["value"]["end"] == "raise"  # raised while being consumed
+    actual = run.outcomes(casefold, specs, "candidate")
+    _, found = differential.first_difference(specs, expected, actual, [True] * 3, None)
+    assert found is not None
+    assert found.index == 1  # 'straße' vs 'strasse'; the ASCII input yields the same
+    assert "strasse" in found.mismatch.actual
+    endless = run_outcomes_endless(baseline)
+    assert len(endless["items"]) == plugin_items()
+    assert endless["end"] == "unfinished"
+
+
+def run_outcomes_endless(root: Path) -> dict[str, Any]:
+    """An endless generator stops at the recorder's item budget, well within the timeout."""
+    (outcome,) = runner("count_up").outcomes(root, [text_spec("x")], "endless")
+    assert outcome.kind == "return"
+    value: dict[str, Any] = outcome.raw["value"]
+    return value
+
+
+def plugin_items() -> int:
+    from runner.verify import _record_plugin
+
+    return _record_plugin.GENERATOR_ITEMS
 
 
 def test_mutated_arguments_are_compared(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ changes what the value holds must not.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -178,7 +179,8 @@ def test_nan_equals_nan_and_signed_zero_differs() -> None:
     ("make", "kind"),
     [
         (threading.Lock, "_thread.lock"),
-        (lambda: (line for line in ["a"]), "generator"),
+        # a generator inside a value (a returned one is tapped: see below)
+        (lambda: ((line for line in ["a"]),), "generator"),
         (lambda: open(os.devnull), "_io.TextIOWrapper"),  # noqa: SIM115 - kept open on purpose
     ],
 )
@@ -234,3 +236,104 @@ def test_a_match_argument_is_kept_for_replay_and_made_again_from_its_pattern() -
     assert (again.regs, again.pos, again.string) == (found.regs, 1, "ab 42 c")
     with pytest.raises(TypeError):
         pickle.dumps(found)  # the project's own pickling is unchanged
+
+
+# -- generators: by the items they yield, as the caller consumes them ---------------------------
+
+
+def _consumed(
+    func: Callable[..., Any], consume: Callable[[Any], object], *args: Any
+) -> dict[str, Any]:
+    """Record one call of `func` whose result the caller consumes with `consume`."""
+    recorder = plugin.Recorder()
+    wrapped = recorder.wrap("mod.py::f", func)
+    consume(wrapped(*args))
+    return json.loads(json.dumps(recorder.document()))
+
+
+def _pairs(words: list[str]) -> Iterator[tuple[int, str]]:
+    for index, word in enumerate(words):
+        yield index, word.lower()
+
+
+def _pairs_rewritten(words: list[str]) -> Iterator[tuple[int, str]]:
+    yield from ((i, w.lower()) for i, w in enumerate(words))
+
+
+def _pairs_casefold(words: list[str]) -> Iterator[tuple[int, str]]:
+    yield from ((i, w.casefold()) for i, w in enumerate(words))
+
+
+def _compare_consumed(original: Any, rewrite: Any, consume: Any, *args: Any) -> Any:
+    from runner.verify.behaviour import recording_from_document
+
+    baseline = recording_from_document(_consumed(original, consume, *args))
+    return compare(baseline, recording_from_document(_consumed(rewrite, consume, *args)))
+
+
+def test_a_generator_is_its_yielded_items_and_an_identical_one_compares_equal() -> None:
+    document = _consumed(_pairs, list, ["A", "Straße"])
+    node = document["targets"]["mod.py::f"][0]["value"]
+    assert node["t"] == "generator"
+    assert node["end"] == "return"
+    assert [item["t"] for item in node["items"]] == ["tuple", "tuple"]
+    assert render(node["items"][1]) == "(1, 'straße')"
+    assert _compare_consumed(_pairs, _pairs_rewritten, list, ["A", "Straße"]).ok
+
+
+def test_a_generator_yielding_other_items_is_caught_at_the_item() -> None:
+    changed = _compare_consumed(_pairs, _pairs_casefold, list, ["A", "Straße"])
+    assert not changed.ok  # 'straße'.casefold() == 'strasse'
+    assert "'strasse'" in changed.describe()
+
+
+def test_a_generator_consumed_in_part_records_what_the_caller_took() -> None:
+    import itertools
+
+    def first_two(values: Any) -> object:
+        return list(itertools.islice(values, 2))
+
+    node = _consumed(_pairs, first_two, ["a", "b", "c"])["targets"]["mod.py::f"][0]["value"]
+    assert len(node["items"]) == 2
+    assert node["end"] == "unfinished"
+    # a rewrite that only differs past what was consumed is not told apart (nor used)
+    assert _compare_consumed(_pairs, _pairs_rewritten, first_two, ["a", "b", "C"]).ok
+
+
+def test_send_throw_and_return_are_forwarded_through_the_tap() -> None:
+    def echo() -> Any:
+        received = yield "ready"
+        try:
+            yield f"got {received}"
+        except KeyError:
+            yield "caught"
+        return "bye"
+
+    recorder = plugin.Recorder()
+    generator = recorder.wrap("mod.py::echo", echo)()
+    assert next(generator) == "ready"
+    assert generator.send("x") == "got x"
+    assert generator.throw(KeyError("k")) == "caught"
+    with pytest.raises(StopIteration) as stop:
+        next(generator)
+    assert stop.value.value == "bye"
+    node = recorder.document()["targets"]["mod.py::echo"][0]["value"]
+    assert [item["v"] for item in node["items"]] == ["ready", "got x", "caught"]
+    assert (node["end"], node["value"]) == ("return", {"t": "str", "v": "bye"})
+
+
+def test_a_generator_that_raises_records_the_exception_and_a_list_is_not_a_generator() -> None:
+    def failing(words: list[str]) -> Iterator[str]:
+        yield words[0]
+        raise ValueError("empty")
+
+    def drain(values: Any) -> object:
+        with contextlib.suppress(ValueError):
+            return list(values)
+        return None
+
+    node = _consumed(failing, drain, ["a"])["targets"]["mod.py::f"][0]["value"]
+    assert node["end"] == "raise"
+    assert node["exception"]["type"] == "ValueError"
+    as_list = _compare_consumed(_pairs, lambda words: list(_pairs(words)), list, ["a"])
+    assert not as_list.ok  # a list where a generator was returned is a change of type

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from runner.verify import _record_plugin, bench
 from runner.verify import _replay_harness as harness
-from runner.verify import bench
 from runner.verify.replay import (
     HARNESS_NAME,
     CallgrindCounter,
@@ -303,6 +303,32 @@ def test_big_rounds_are_timed_in_batches(monkeypatch: pytest.MonkeyPatch) -> Non
     assert seen == [2, 1] * 5
     assert elapsed > 0
     assert raised == 0
+
+
+def test_a_returned_generator_is_consumed_while_timed() -> None:
+    """A rewrite that returns a lazy generator instead of a list is timed doing the work
+    (up to the recorder's item budget, so an endless generator still ends)."""
+    consumed: list[int] = []
+
+    def lazy(n: int) -> Any:
+        for i in range(n):
+            consumed.append(i)
+            yield i
+
+    def endless(_n: int) -> Any:
+        while True:
+            yield 0
+
+    lazy_inputs = harness.Inputs([((3,), {}), ((2,), {})])
+    _, raised = harness.time_round(lazy, lazy_inputs, loops=2)
+    assert consumed == [0, 1, 2, 0, 1] * 2
+    assert raised == 0
+    seen: list[int] = []
+    harness.time_round(lambda n: (seen.append(i) for i in range(n)), lazy_inputs, loops=1)
+    assert seen == [0, 1, 2, 0, 1]  # a generator expression a plain function returns, too
+    _, raised = harness.time_round(endless, harness.Inputs([((1,), {})]), loops=1)
+    assert raised == 0
+    assert harness.GENERATOR_ITEMS == _record_plugin.GENERATOR_ITEMS
 
 
 def test_pickled_arguments_from_a_test_module_are_found_under_the_project(
