@@ -12,6 +12,10 @@ Configuration (environment variables; the plugin does nothing without the first 
 * ``OPTIRUNNER_RECORD_OUT`` — where to write the recording (JSON, written once, atomically);
 * ``OPTIRUNNER_RECORD_MAX_CALLS`` — calls recorded per target (default 2000), the rest counted;
 * ``OPTIRUNNER_RECORD_MAX_ELEMENTS`` — elements encoded per value (default 250000);
+* ``OPTIRUNNER_RECORD_MAX_TARGET_ELEMENTS`` — elements encoded per target in one run (default
+  2000000): once a target's calls have cost that much, its further calls are counted, not
+  recorded, like calls past ``MAX_CALLS`` (a token whose parent pointer leads to a whole
+  statement costs thousands of elements per call; this bounds the time and size of a run);
 * ``OPTIRUNNER_SEED`` — ``random.seed(seed)`` before each test, so both arms see one stream;
 * ``OPTIRUNNER_RECORD_INPUTS`` — a folder: also keep the arguments of up to
   ``OPTIRUNNER_RECORD_MAX_INPUTS`` calls per target (default 200) as pickles, for the replay
@@ -100,6 +104,7 @@ ENV_TARGETS = "OPTIRUNNER_RECORD_TARGETS"
 ENV_OUT = "OPTIRUNNER_RECORD_OUT"
 ENV_MAX_CALLS = "OPTIRUNNER_RECORD_MAX_CALLS"
 ENV_MAX_ELEMENTS = "OPTIRUNNER_RECORD_MAX_ELEMENTS"
+ENV_MAX_TARGET_ELEMENTS = "OPTIRUNNER_RECORD_MAX_TARGET_ELEMENTS"
 ENV_SEED = "OPTIRUNNER_SEED"
 ENV_INPUTS = "OPTIRUNNER_RECORD_INPUTS"
 ENV_MAX_INPUTS = "OPTIRUNNER_RECORD_MAX_INPUTS"
@@ -107,6 +112,7 @@ DEFAULT_MAX_INPUTS = 200
 DEFAULT_MAX_CALLS = 2000
 MAX_DEPTH = 60  # token trees with parent pointers nest 2 levels per tree level
 MAX_ELEMENTS = 250_000
+MAX_TARGET_ELEMENTS = 2_000_000  # ~10 s of encoding, ~60 MB of JSON
 REPR_LIMIT = 200
 SESSION_SITE = "<outside any test>"
 
@@ -477,14 +483,23 @@ def _sort_key(node: Any) -> str:
 
 def encode(value: object, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS) -> Any:
     """Encode `value` into the tagged JSON structure; never raises, never consumes iterators."""
+    return encode_counted(value, max_depth=max_depth, max_elements=max_elements)[0]
+
+
+def encode_counted(
+    value: object, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS
+) -> tuple[Any, int]:
+    """`encode`, and how many elements the encoding visited (what it cost)."""
+    encoder = _Encoder(max_depth, max_elements)
     try:
-        return _Encoder(max_depth, max_elements).encode(value, 0)
+        node = encoder.encode(value, 0)
     except _Truncated as exc:
-        return {"t": "truncated", "type": type_name(type(value)), "reason": str(exc)}
+        node = {"t": "truncated", "type": type_name(type(value)), "reason": str(exc)}
     except RecursionError:
-        return {"t": "truncated", "type": type_name(type(value)), "reason": "too deep"}
+        node = {"t": "truncated", "type": type_name(type(value)), "reason": "too deep"}
     except Exception as exc:  # a property that raises must not break the test
-        return unknown(value, f"encoding failed: {type_name(type(exc))}")
+        node = unknown(value, f"encoding failed: {type_name(type(exc))}")
+    return node, min(max_elements, max_elements - encoder.remaining)
 
 
 GENERATOR_ITEMS = 1000  # items of a returned generator recorded (the rest are counted)
@@ -783,10 +798,15 @@ class Recorder:
     """Collects the calls of wrapped functions, keyed by the test that made them."""
 
     def __init__(
-        self, max_calls: int = DEFAULT_MAX_CALLS, max_elements: int = MAX_ELEMENTS
+        self,
+        max_calls: int = DEFAULT_MAX_CALLS,
+        max_elements: int = MAX_ELEMENTS,
+        max_target_elements: int = MAX_TARGET_ELEMENTS,
     ) -> None:
         self.max_calls = max_calls
         self.max_elements = max_elements
+        self.max_target_elements = max_target_elements
+        self.elements: dict[str, int] = {}  # encoded so far, per target
         self.site = SESSION_SITE
         self.calls: dict[str, list[dict[str, Any]]] = {}
         self.dropped: dict[str, int] = {}
@@ -858,7 +878,7 @@ class Recorder:
                 return await func(*args, **kwargs)
             named = _keyed_arguments(args, kwargs)
             labels = _argument_labels(signature, args, kwargs)
-            before = self._encode_arguments(named)
+            before = self._encode_arguments(target, named)
             snapshots = self._enter(target)
             try:
                 result = await func(*args, **kwargs)
@@ -877,7 +897,8 @@ class Recorder:
         if self._inside.target is not None:
             return False
         with self._lock:
-            if len(self.calls[target]) >= self.max_calls:
+            full = len(self.calls[target]) >= self.max_calls
+            if full or self.elements.get(target, 0) >= self.max_target_elements:
                 self.dropped[target] += 1
                 return False
         return True
@@ -892,7 +913,7 @@ class Recorder:
     ) -> Any:
         named = _keyed_arguments(args, kwargs)
         labels = _argument_labels(signature, args, kwargs)
-        before = self._encode_arguments(named)  # before the call: mutation shows after it
+        before = self._encode_arguments(target, named)  # before: mutation shows after it
         self._keep_input(target, args, kwargs)
         snapshots = self._enter(target)
         try:
@@ -959,8 +980,14 @@ class Recorder:
             os.replace(temporary, out)
         return kept
 
-    def _encode_arguments(self, named: list[tuple[str, Any]]) -> dict[str, Any]:
-        return {name: encode(value, max_elements=self.max_elements) for name, value in named}
+    def _encode(self, target: str, value: object) -> Any:
+        node, cost = encode_counted(value, max_elements=self.max_elements)
+        with self._lock:
+            self.elements[target] = self.elements.get(target, 0) + cost
+        return node
+
+    def _encode_arguments(self, target: str, named: list[tuple[str, Any]]) -> dict[str, Any]:
+        return {name: self._encode(target, value) for name, value in named}
 
     def _store(
         self,
@@ -977,11 +1004,11 @@ class Recorder:
             if isinstance(result, _GeneratorNode):
                 call["value"] = result  # filled in by its tap as the caller consumes it
             else:
-                call["value"] = encode(result, max_elements=self.max_elements)
+                call["value"] = self._encode(target, result)
         else:
             call["outcome"] = "raise"
             call["exception"] = encode_exception(exc)
-        call["args_after"] = self._encode_arguments(named)
+        call["args_after"] = self._encode_arguments(target, named)
         with self._lock:
             key = (target, self.site)
             call["seq"] = self._sequence.get(key, 0)
@@ -1316,6 +1343,7 @@ def pytest_configure(config: pytest.Config) -> None:
     recorder = Recorder(
         max_calls=_int_env(environ, ENV_MAX_CALLS, DEFAULT_MAX_CALLS),
         max_elements=_int_env(environ, ENV_MAX_ELEMENTS, MAX_ELEMENTS),
+        max_target_elements=_int_env(environ, ENV_MAX_TARGET_ELEMENTS, MAX_TARGET_ELEMENTS),
     )
     seed = _int_env(environ, ENV_SEED, 0) if environ.get(ENV_SEED) else None
     root = Path.cwd().resolve()

@@ -119,6 +119,9 @@ def main(argv: list[str]) -> int:
         recorder = record.Recorder(
             max_calls=_int(environ, record.ENV_MAX_CALLS, record.DEFAULT_MAX_CALLS),
             max_elements=_int(environ, record.ENV_MAX_ELEMENTS, record.MAX_ELEMENTS),
+            max_target_elements=_int(
+                environ, record.ENV_MAX_TARGET_ELEMENTS, record.MAX_TARGET_ELEMENTS
+            ),
         )
         seed = _int(environ, record.ENV_SEED, 0) if environ.get(record.ENV_SEED) else None
         inputs_dir = environ.get(record.ENV_INPUTS, "")

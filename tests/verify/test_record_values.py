@@ -101,6 +101,43 @@ def test_a_token_tree_with_parent_pointers_is_compared_field_by_field() -> None:
     assert changed.first_mismatch.field == "return"
 
 
+def test_a_target_s_recording_stops_at_its_element_budget_and_counts_the_rest() -> None:
+    """sqlparse's Token.match: every call's `self` leads, through its parent, to the whole
+    statement. Past the per-target budget the calls are counted, not encoded, at the same
+    call in every run of the same code; a rewrite that differs before that is still caught."""
+    statement = _tree(6, "users")
+    leaves = [statement.tokens[1], statement.tokens[0].tokens[1], statement.tokens[0]] * 20
+
+    def match(token: Token, value: str) -> bool:
+        return token.value == value
+
+    def upper(token: Token, value: str) -> bool:
+        return token.value.upper() == value.upper()
+
+    cost = plugin.encode_counted(statement.tokens[1])[1]
+    assert cost > 40  # the whole tree: about 8 elements per token
+    budget = 10 * cost
+
+    def recorded(func: Callable[..., Any], values: list[str]) -> Any:
+        from runner.verify.behaviour import recording_from_document
+
+        recorder = plugin.Recorder(max_target_elements=budget)
+        wrapped = recorder.wrap("sql.py::Token.match", func)
+        for token, value in zip(leaves, values, strict=True):
+            wrapped(token, value)
+        assert recorder.elements["sql.py::Token.match"] >= budget
+        return recording_from_document(json.loads(json.dumps(recorder.document())))
+
+    values = [" "] * len(leaves)
+    baseline = recorded(match, values)
+    kept = len(baseline.targets["sql.py::Token.match"])
+    assert 3 <= kept < len(leaves)
+    assert baseline.dropped == {"sql.py::Token.match": len(leaves) - kept}
+    assert compare(baseline, recorded(match, values)).ok
+    values[2] = "GROUP0"  # a case-insensitive match is only wrong where the case differs
+    assert not compare(recorded(match, values), recorded(upper, values)).ok
+
+
 class Lexer:
     """sqlparse's Lexer: a lock and (bound Pattern.match, token type) pairs."""
 
