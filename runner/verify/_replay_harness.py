@@ -15,7 +15,8 @@ each recorded call (for a method, args[0] is the instance).
 
 Modes (each prints one JSON line on stdout):
     calibrate --round-ms 200       {"loops": N, "per_pass_s": x, "calls": C,
-                                    "overhead_per_pass_s": o}
+                                    "overhead_per_pass_s": o, "prepare_per_pass_s": p,
+                                    "prepare_limited": bool}
     time --loops N --rounds R      {"rounds_s": [...], "calls": C, "loops": N, "raised": n}
     count --calls K --prepare P    {"called": K, "raised": n}   (for callgrind)
 
@@ -56,6 +57,7 @@ _ITEMS = itertools.islice
 # Calibration measures until a round lasts at least this fraction of the requested round,
 # so the per-pass estimate is not dominated by timer resolution or a single hiccup.
 CALIBRATE_MIN_FRACTION = 0.25
+PREPARE_LIMIT = 5.0  # a round's untimed preparation, at most, in round lengths
 
 
 class HarnessError(Exception):
@@ -300,13 +302,20 @@ def _quiet_heap() -> None:
     gc.freeze()
 
 
-def time_round(func: Callable[..., Any], inputs: Inputs, loops: int) -> tuple[float, int]:
-    """Time `loops` passes over all calls; preparation happens between timed batches."""
+def time_round(
+    func: Callable[..., Any], inputs: Inputs, loops: int, preparing: list[float] | None = None
+) -> tuple[float, int]:
+    """Time `loops` passes over all calls; preparation happens between timed batches (its
+    seconds are appended to `preparing` when given)."""
     per_batch = max(1, min(loops, BATCH_BYTES // inputs.bytes_per_pass()))
     total, raised, done = 0.0, 0, 0
+    clock = time.perf_counter
     while done < loops:
         passes = min(per_batch, loops - done)
+        started = clock()
         batch = inputs.prepare(passes * len(inputs))
+        if preparing is not None:
+            preparing.append(clock() - started)
         _quiet_heap()
         try:
             elapsed, errors = run_calls(func, batch)
@@ -320,21 +329,32 @@ def time_round(func: Callable[..., Any], inputs: Inputs, loops: int) -> tuple[fl
 
 
 def calibrate(func: Callable[..., Any], inputs: Inputs, round_s: float) -> dict[str, Any]:
-    """Find `loops` so that one round of `loops` passes lasts about `round_s`."""
+    """Find `loops` so that one round of `loops` passes lasts about `round_s`, and its
+    untimed preparation (fresh copies of arguments the target mutates) at most
+    PREPARE_LIMIT times that: sqlparse's whitespace filter mutates token lists whose copies
+    (whole statements, through parent pointers) cost 300 times the call, and rounds of
+    timed length took a minute of unpickling each. Such rounds are shorter, and say so."""
     time_round(func, inputs, 1)  # warm-up: imports, caches, specialisation
     loops = 1
     while True:
-        elapsed, _ = time_round(func, inputs, loops)
-        if elapsed >= round_s * CALIBRATE_MIN_FRACTION:
+        spent: list[float] = []
+        elapsed, _ = time_round(func, inputs, loops, spent)
+        preparing = sum(spent)
+        if elapsed >= round_s * CALIBRATE_MIN_FRACTION or preparing >= round_s * PREPARE_LIMIT:
             break
         # Aim at half the round next, growing at most 10x per step in case the first
         # tiny measurement was a fluke.
         wanted = math.ceil(loops * round_s * 0.5 / max(elapsed, 1e-9))
         loops = min(loops * 10, max(loops * 2, wanted))
     per_pass = elapsed / loops
+    prepare_per_pass = preparing / loops
+    by_time = round_s / max(per_pass, 1e-12)
+    by_prepare = round_s * PREPARE_LIMIT / max(prepare_per_pass, 1e-12)
     return {
-        "loops": max(1, round(round_s / per_pass)),
+        "loops": max(1, round(min(by_time, by_prepare))),
         "per_pass_s": per_pass,
+        "prepare_per_pass_s": prepare_per_pass,
+        "prepare_limited": by_prepare < by_time,
         "calls": len(inputs),
         "overhead_per_pass_s": overhead_per_pass(inputs, loops, func),
     }

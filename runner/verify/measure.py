@@ -130,8 +130,15 @@ def plan_replay(
         wanted = math.ceil(CALLGRIND_NATIVE_S / per_call) if per_call > 0 else calls
         # A multiple of the recorded calls: every input weighs the same in both arms.
         counter_calls = min(max(calls, math.ceil(wanted / calls) * calls), CALLGRIND_MAX_CALLS)
+    instrument = f"replay of {calls} {label} ({loops} passes per round)"
+    if timer.prepare_limited and per_pass > 0:
+        cost = timer.prepare_per_pass_s / per_pass
+        instrument = (
+            f"replay of {calls} {label} ({loops} passes per round, shortened: fresh copies of "
+            f"the arguments the target mutates cost {cost:.0f}x the calls)"
+        )
     return Plan(
-        instrument=f"replay of {calls} {label} ({loops} passes per round)",
+        instrument=instrument,
         arm=lambda project: timer.arm(project, loops),
         inputs=inputs,
         counter=counter,

@@ -113,6 +113,10 @@ class ReplayTimer:
         self.calls: int | None = None
         self.raised: int | None = None
         self.overhead_per_pass_s = 0.0  # the harness's own cost per pass (a no-op target)
+        # Untimed, per pass: fresh copies of arguments the target mutates. When they cost
+        # far more than the calls, rounds are shortened (prepare_limited) to bound a round.
+        self.prepare_per_pass_s = 0.0
+        self.prepare_limited = False
 
     def calibrate(self, project: Path) -> int:
         """Passes over the inputs per round such that a round lasts about `round_ms`."""
@@ -122,6 +126,8 @@ class ReplayTimer:
         self.per_pass_s = float(answer["per_pass_s"])
         self.calls = int(answer["calls"])
         self.overhead_per_pass_s = float(answer.get("overhead_per_pass_s", 0.0))
+        self.prepare_per_pass_s = float(answer.get("prepare_per_pass_s", 0.0))
+        self.prepare_limited = bool(answer.get("prepare_limited", False))
         return max(1, int(answer["loops"]))
 
     def arm(self, project: Path, loops: int) -> Callable[[], float]:

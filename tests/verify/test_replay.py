@@ -161,6 +161,27 @@ def test_slow_target_gives_one_loop(baseline: Path, lookup_inputs: Path) -> None
     assert _timer("lookup", lookup_inputs, round_ms=0.001).calibrate(baseline) == 1
 
 
+def test_rounds_are_shortened_when_fresh_arguments_cost_far_more_than_the_call() -> None:
+    """sqlparse's whitespace filter: it mutates a token list whose copy (a whole statement,
+    through parent pointers) costs hundreds of times the call. A round of the usual timed
+    length would spend minutes unpickling; calibration bounds the preparation instead."""
+
+    def strip(tokens: list[list[int]]) -> None:
+        tokens.pop()  # mutates: every call needs its own copy
+
+    statement = [[i, i + 1, i + 2] for i in range(20_000)]
+    inputs = harness.Inputs([((statement,), {})])
+    answer = harness.calibrate(strip, inputs, round_s=0.05)
+    assert answer["prepare_limited"] is True
+    assert answer["prepare_per_pass_s"] > 20 * answer["per_pass_s"]
+    by_time = 0.05 / answer["per_pass_s"]
+    assert answer["loops"] < by_time / 10
+    # one round's preparation stays near PREPARE_LIMIT round lengths (loose: a busy host)
+    assert answer["loops"] * answer["prepare_per_pass_s"] < 0.05 * harness.PREPARE_LIMIT * 3
+    cheap = harness.calibrate(lambda n: n + 1, harness.Inputs([((1,), {})]), round_s=0.05)
+    assert cheap["prepare_limited"] is False  # shared immutable arguments: nothing to copy
+
+
 def test_arm_returns_seconds_per_pass(baseline: Path, lookup_inputs: Path) -> None:
     timer = _timer("lookup", lookup_inputs)
     arm = timer.arm(baseline, loops=3)
