@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runner.config import MeasureSettings
 from runner.verify import measure
+from runner.verify.replay import CallgrindOverBudget
 
 BASELINE, CANDIDATE = Path("/baseline"), Path("/candidate")
 ROUND_S = 0.26  # a replay round: ~60 ms start-up + ~200 ms timed (docs/verification.md)
@@ -82,7 +83,12 @@ class _Counter:
     def __init__(self, clock: Clock, run_s: float, ratio: float) -> None:
         self.clock, self.run_s, self.ratio = clock, run_s, ratio
 
-    def instructions_per_call(self, project: Path, _calls: int, repeats: int) -> list[float]:
+    def instructions_per_call(
+        self, project: Path, _calls: int, repeats: int, *, deadline_s: float | None = None
+    ) -> list[float]:
+        if deadline_s is not None and self.run_s * repeats > deadline_s:
+            self.clock.now += deadline_s  # killed at its deadline, as the real one is
+            raise CallgrindOverBudget("killed")
         self.clock.now += self.run_s * repeats
         return [1e6 * (1.0 if project == BASELINE else self.ratio)] * repeats
 

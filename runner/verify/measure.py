@@ -30,7 +30,12 @@ from runner.config import MeasureSettings
 from runner.result import Measurement
 from runner.verify import bench, stats
 from runner.verify.budget import Budget, callgrind_run_s, wall_share
-from runner.verify.replay import CallgrindCounter, CommandRunner, ReplayTimer
+from runner.verify.replay import (
+    CallgrindCounter,
+    CallgrindOverBudget,
+    CommandRunner,
+    ReplayTimer,
+)
 
 #: Seconds a callgrind run's target calls should take natively: enough instructions
 #: (~10^7 or more) that the fixed cost outside the calls is negligible, little enough
@@ -481,26 +486,41 @@ def _instruction_ratios(
         if not budget.fits(need):
             notes.append(_counts_skipped(budget, repeat, repeats, need, counted))
             break
-        if not counted:
-            plan.baseline_counts.append(_count(plan, plan.counter, baseline, budget.clock))
-            run = plan.callgrind_s or 0.0  # now measured: the candidate's run is like it
-            if not budget.fits(run):
-                notes.append(_counts_skipped(budget, repeat, repeats, run, counted=True))
-                break
-        cand = _count(plan, plan.counter, candidate, budget.clock)
+        try:
+            if not counted:
+                plan.baseline_counts.append(_count(plan, plan.counter, baseline, budget))
+                run = plan.callgrind_s or 0.0  # now measured: the candidate's run is like it
+                if not budget.fits(run):
+                    notes.append(_counts_skipped(budget, repeat, repeats, run, counted=True))
+                    break
+            cand = _count(plan, plan.counter, candidate, budget)
+        except CallgrindOverBudget:
+            # The first run's cost was a guess from the wall rounds, and too low: it was
+            # killed at the end of the budget. A run takes longer than that: a later
+            # candidate reckons with twice as long, so it does not start one in vain again.
+            killed_after = plan.callgrind_s or 0.0
+            plan.callgrind_s = 2 * killed_after
+            notes.append(
+                f"instruction counts stopped: a callgrind run took longer than the "
+                f"{budget.total_s:g} s budget had left (killed after {killed_after:.0f} s)"
+            )
+            break
         base = plan.baseline_counts[repeat]
         if base > 0:
             ratios.append(cand / base)
     return ratios or None
 
 
-def _count(
-    plan: Plan, counter: CallgrindCounter, project: Path, clock: Callable[[], float]
-) -> float:
-    """One callgrind run of one arm: instructions per call; its cost is remembered."""
-    started = clock()
-    (per_call,) = counter.instructions_per_call(project, plan.counter_calls, 1)
-    plan.callgrind_s = clock() - started
+def _count(plan: Plan, counter: CallgrindCounter, project: Path, budget: Budget) -> float:
+    """One callgrind run of one arm, killed at the end of the budget: instructions per
+    call. Its cost is remembered (a killed run's as a lower bound)."""
+    started = budget.clock()
+    try:
+        (per_call,) = counter.instructions_per_call(
+            project, plan.counter_calls, 1, deadline_s=budget.left()
+        )
+    finally:
+        plan.callgrind_s = budget.clock() - started
     return per_call
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -172,6 +173,15 @@ def parse_callgrind_totals(text: str) -> int:
     return int(values[index])
 
 
+#: coreutils' timeout when the command ran out of time (124), or when its KILL took the
+#: whole process group, itself included (-9, or 137 through a sandbox's init)
+TIMEOUT_EXITS = frozenset({124, 137, -9})
+
+
+class CallgrindOverBudget(ReplayError):
+    """A callgrind run did not end within the deadline it was given (it was killed)."""
+
+
 class CallgrindCounter:
     """Instructions per call under callgrind: Ir(K calls) − Ir(0 calls), divided by K.
 
@@ -197,23 +207,27 @@ class CallgrindCounter:
         """True when valgrind is on PATH."""
         return shutil.which("valgrind") is not None
 
-    def instructions_per_call(self, project: Path, calls: int, repeats: int = 3) -> list[float]:
+    def instructions_per_call(
+        self, project: Path, calls: int, repeats: int = 3, *, deadline_s: float | None = None
+    ) -> list[float]:
         """Instructions per call, one value per repeat (they should agree to ~0.1%).
 
         Pass `calls` as a multiple of the number of recorded calls so every input weighs
-        the same in both checkouts.
+        the same in both checkouts. With `deadline_s`, the runs are killed when they have
+        taken that long in all (`CallgrindOverBudget`): a first run's cost is only a guess.
         """
         if calls < 1 or repeats < 1:
             raise ValueError(f"calls and repeats must be at least 1, got {calls}, {repeats}")
         install_harness(project)
+        end = None if deadline_s is None else time.monotonic() + deadline_s
         per_call = []
         for _ in range(repeats):
-            with_calls = self._instructions(project, calls, calls)
-            without = self._instructions(project, 0, calls)
+            with_calls = self._instructions(project, calls, calls, end)
+            without = self._instructions(project, 0, calls, end)
             per_call.append((with_calls - without) / calls)
         return per_call
 
-    def _instructions(self, project: Path, calls: int, prepare: int) -> int:
+    def _instructions(self, project: Path, calls: int, prepare: int, end: float | None) -> int:
         """Total Ir of one harness `count` run under callgrind."""
         # A subfolder, not .optirunner itself: that folder is sys.path[0] while the harness
         # imports the standard library, and a file name that changes from run to run in its
@@ -230,8 +244,16 @@ class CallgrindCounter:
             "--trace-children=no",
             *self._harness.argv("count", "--calls", str(calls), "--prepare", str(prepare)),
         ]
+        if end is not None:  # coreutils' timeout: TERM, KILL 2 s later; exit 124 if it fired
+            left = end - time.monotonic()
+            if left <= 0:
+                raise CallgrindOverBudget("no time left for a callgrind run")
+            argv = ["timeout", "--kill-after=2", f"{left:.2f}", *argv]
         try:
-            self._harness.call(project, argv)
+            code, stdout, stderr = self._harness.run(argv, project)
+            if end is not None and code in TIMEOUT_EXITS:
+                raise CallgrindOverBudget("a callgrind run was killed at the end of the budget")
+            _answer(argv, code, stdout, stderr)
             try:
                 text = out.read_text(encoding="utf-8", errors="replace")
             except OSError as exc:

@@ -180,7 +180,7 @@ class _Clock:
 
 
 class _NoCounting:
-    def instructions_per_call(self, *_args: Any) -> list[float]:
+    def instructions_per_call(self, *_args: Any, **_options: Any) -> list[float]:
         raise AssertionError("callgrind must not run on an overhead-dominated timing")
 
 

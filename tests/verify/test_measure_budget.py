@@ -13,6 +13,7 @@ import pytest
 
 from runner.config import MeasureSettings
 from runner.verify import budget, measure, stats
+from runner.verify.replay import CallgrindOverBudget
 
 BASELINE, CANDIDATE = Path("/b"), Path("/c")
 
@@ -55,7 +56,12 @@ class Counter:
         self.instructions = {BASELINE: 1000.0, CANDIDATE: 1000.0 * ratio}
         self.runs: list[Path] = []
 
-    def instructions_per_call(self, project: Path, _calls: int, repeats: int) -> list[float]:
+    def instructions_per_call(
+        self, project: Path, _calls: int, repeats: int, *, deadline_s: float | None = None
+    ) -> list[float]:
+        if deadline_s is not None and self.run_s * repeats > deadline_s:
+            self.clock.now += deadline_s  # killed at its deadline, as the real one is
+            raise CallgrindOverBudget("killed")
         self.clock.now += self.run_s * repeats
         self.runs += [project] * repeats
         return [self.instructions[project]] * repeats
@@ -132,11 +138,30 @@ def test_a_first_callgrind_run_slower_than_expected_does_not_start_the_candidate
     """Before a target's first callgrind run its cost is a guess from the wall rounds; once
     the baseline's run shows it, the candidate's starts only if it fits."""
     clock = Clock()
-    counter = Counter(clock, run_s=30.0)  # the guess is 45 rounds of 0.25 s: 11 s
+    counter = Counter(clock, run_s=20.0)  # the guess is 45 rounds of 0.25 s: 11 s
     m, _ = _measure(_plan(clock, counter=counter), clock, AUTO)
     assert counter.runs == [BASELINE]
     assert m.instruction_ratios == []
-    assert any("one candidate callgrind run needs ~30 s" in note for note in m.notes)
+    assert any("one candidate callgrind run needs ~20 s" in note for note in m.notes)
+
+
+@pytest.mark.parametrize("run_s", [30.0, 44.0, 100.0, 500.0])
+def test_a_first_callgrind_run_past_the_budget_is_killed_at_its_end(run_s: float) -> None:
+    """Issue 23's case: callgrind runs of 44 s on a very busy host, and a first run whose
+    cost is only a guess from the wall rounds (11 s). The run is killed when the budget
+    ends, the report says so, and the next candidate knows the cost is at least that."""
+    clock = Clock()
+    counter = Counter(clock, run_s=run_s)
+    plan = _plan(clock, counter=counter)
+    cfg = MeasureSettings(budget_s=60, instructions="always")
+    m, spent = _measure(plan, clock, cfg)
+    assert spent <= 60 + 0.25 * 1.3
+    if run_s > 60 - 0.25 * 20:  # more than what the rounds left: killed
+        assert any(note.startswith("instruction counts stopped: ") for note in m.notes)
+        assert plan.callgrind_s is not None
+        later, spent = _measure(plan, clock, cfg)
+        assert spent <= 60 + 0.25 * 1.3
+        assert not any(note.startswith("instruction counts stopped") for note in later.notes)
 
 
 @pytest.mark.parametrize("round_s", [0.05, 0.3, 2.0, 7.0, 25.0, 70.0])

@@ -9,6 +9,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from runner.verify import _replay_harness as harness
 from runner.verify.replay import (
     HARNESS_NAME,
     CallgrindCounter,
+    CallgrindOverBudget,
     ReplayError,
     ReplayTimer,
     install_harness,
@@ -305,6 +307,17 @@ def test_callgrind_instructions_are_repeatable_and_lower_for_the_fast_variant(
         assert (max(per_call) - min(per_call)) / min(per_call) < 0.001
     assert max(fast) * 5 < min(slow)
     assert not list((baseline / ".optirunner" / "callgrind").iterdir())  # output files removed
+
+
+@needs_valgrind
+def test_a_callgrind_run_past_its_deadline_is_killed(baseline: Path, lookup_inputs: Path) -> None:
+    """A Python start-up under callgrind alone takes seconds: a 0.3 s deadline kills it."""
+    counter = CallgrindCounter(sys.executable, "pkg/mod.py::lookup", lookup_inputs, run_plain)
+    started = time.monotonic()
+    with pytest.raises(CallgrindOverBudget, match="killed at the end of the budget"):
+        counter.instructions_per_call(baseline, calls=4, repeats=1, deadline_s=0.3)
+    assert time.monotonic() - started < 30  # killed, not run to its end (loose: busy host)
+    assert not list((baseline / ".optirunner" / "callgrind").iterdir())  # output removed
 
 
 def test_prepare_copies_mutable_arguments_and_shares_immutable_ones() -> None:
