@@ -34,7 +34,12 @@ class SandboxSettings(BaseModel):
     """Limits for every command a job runs (tests, benchmarks)."""
 
     backend: Literal["auto", "bubblewrap", "none"] = Field(
-        "auto", description="bubblewrap when installed (auto), required (bubblewrap), or never"
+        "auto",
+        description="bubblewrap, refusing to run commands when it cannot run (auto, "
+        "bubblewrap), or never: commands unisolated as an unprivileged user (none)",
+    )
+    user: str = Field(
+        "nobody", description="backend none, runner root: the user commands run as (never root)"
     )
     test_timeout_s: float = Field(
         600.0,

@@ -13,6 +13,21 @@ class OptirunnerError(Exception):
     exit_code = 1
 
 
+#: The exit code of errors a restart cannot fix (a damaged job database): the unit's
+#: `RestartPreventExitStatus=` keeps systemd from restarting into the same error.
+EXIT_NEEDS_OPERATOR = 4
+
+
+class NeedsOperator(OptirunnerError):
+    """Someone has to act before the runner can start again (see docs/operations.md)."""
+
+    exit_code = EXIT_NEEDS_OPERATOR
+
+
+class DiskFull(OptirunnerError):
+    """A write found no space left on the device; what was there before is unchanged."""
+
+
 class ConfigError(OptirunnerError):
     """The settings file or environment is invalid."""
 

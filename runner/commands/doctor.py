@@ -87,13 +87,28 @@ def check_state_dir(state_dir: Path) -> Check:
     return _ok("state directory", f"{state_dir} is writable")
 
 
-def check_sandbox(which: Callable[[str], str | None] = shutil.which) -> Check:
-    """bubblewrap runs the real sandbox and the sandbox has no network but loopback."""
+#: How to get out of a failed bubblewrap check when it cannot be fixed on this host.
+_NONE_FIX = "; or set sandbox.backend = 'none' to run commands unisolated, as an unprivileged user"
+
+
+def check_sandbox(
+    which: Callable[[str], str | None] = shutil.which, backend: str = "auto", user: str = "nobody"
+) -> Check:
+    """bubblewrap runs the real sandbox and the sandbox has no network but loopback.
+
+    With `auto` or `bubblewrap` a failure is a FAIL: the runner refuses to run candidate
+    code. With `none` (chosen explicitly) it is a WARN that says what runs unisolated.
+    """
+    if backend == "none":
+        who = user if os.geteuid() == 0 else "the service user"
+        detail = f"sandbox.backend = 'none': commands run as {who}, with network, no namespaces"
+        fix = "apt-get install bubblewrap and set sandbox.backend = 'auto' (docs/sandbox.md)"
+        return _fail("bubblewrap", detail, fix, required=False)
     from runner.sandbox.local import bwrap_argv  # noqa: PLC0415 - heavy import, doctor only
 
     bwrap = which("bwrap")
     if bwrap is None:
-        return _fail("bubblewrap", "bwrap not found", "apt-get install bubblewrap")
+        return _fail("bubblewrap", "bwrap not found", "apt-get install bubblewrap" + _NONE_FIX)
     with tempfile.TemporaryDirectory(prefix="optirunner-doctor-") as work:
         argv = bwrap_argv(bwrap, Path(work), [], as_root=os.geteuid() == 0)
         result = subprocess.run(
@@ -102,7 +117,7 @@ def check_sandbox(which: Callable[[str], str | None] = shutil.which) -> Check:
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["?"])[-1]
         fix = "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
-        return _fail("bubblewrap", f"sandbox does not start: {reason}", fix)
+        return _fail("bubblewrap", f"sandbox does not start: {reason}", fix + _NONE_FIX)
     interfaces = [line.split(":")[0].strip() for line in result.stdout.splitlines()[2:]]
     if interfaces != ["lo"]:
         return _fail("bubblewrap", f"network visible: {interfaces}", "report this as a bug")
@@ -134,6 +149,39 @@ def check_database(settings: Settings) -> Check:
         fix = "restart the service (it migrates at start)"
         return _fail("database", f"schema {current}, newest {head}", fix)
     return _ok("database", f"reachable, schema at head ({head})")
+
+
+def check_spool(state_dir: Path) -> Check:
+    """The telemetry spool opens and passes `quick_check`; quarantined files are named.
+
+    A WARN, not a FAIL: serve keeps running with a fresh spool; the operator should know
+    which events were lost and may delete the quarantined files once looked at.
+    """
+    from runner.telemetry import damage  # noqa: PLC0415 - doctor only
+    from runner.telemetry.setup import spool_path  # noqa: PLC0415
+
+    path = spool_path(state_dir)
+    quarantined = sorted(
+        q
+        for q in path.parent.glob(f"{path.name}{damage.CORRUPT_MARK}*")
+        if not q.name.endswith(("-wal", "-shm"))
+    )
+    try:
+        broken = damage.damage(path, read_only=True)
+    except Exception as exc:  # unreadable for another reason: say so, do not crash
+        broken = None
+        detail = f"{path}: not checked ({type(exc).__name__}: {exc})"
+    else:
+        detail = f"{path}: intact" if path.exists() else f"{path}: not created yet"
+    if broken is not None:
+        fix = "restart the service: it quarantines the file and salvages what it can"
+        return _fail("telemetry spool", f"{path} is damaged ({broken})", fix, required=False)
+    if quarantined:
+        record = {s.quarantined: s for s in damage.history(path.parent)}
+        parts = [record[str(q)].describe() if str(q) in record else str(q) for q in quarantined]
+        fix = "the events listed as lost are gone; delete the quarantined file(s) when done"
+        return _fail("telemetry spool", f"{detail}; quarantined: {'; '.join(parts)}", fix, False)
+    return _ok("telemetry spool", detail)
 
 
 def check_secrets(
@@ -295,9 +343,13 @@ def collect(
             # The packaged service's state (its StateDirectory=), not root's XDG directory.
             settings = settings.model_copy(update={"state_dir": SERVICE_STATE_DIR})
         checks += [check_state_dir(settings.state_dir), check_database(settings)]
+        checks.append(check_spool(settings.state_dir))
         checks += [check_gitlab_token(settings, environ), *check_webhooks(settings)]
+    sandbox = settings.sandbox if settings is not None else None
     checks += [
-        check_sandbox(),
+        check_sandbox(
+            backend=sandbox.backend if sandbox else "auto", user=sandbox.user if sandbox else ""
+        ),
         check_tool("git", "git", True, "checkouts"),
         check_tool("valgrind", "valgrind", False, "instruction counts"),
         check_secrets(environ, credstore, required=configured),

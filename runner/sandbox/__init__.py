@@ -26,4 +26,6 @@ def make_sandbox(settings: Settings) -> Sandbox:
     return LocalSandbox(
         use_bwrap=_USE_BWRAP[settings.sandbox.backend],
         extra_ro_binds=interpreter_roots(python),
+        user=settings.sandbox.user,
+        state_dir=settings.state_dir,
     )

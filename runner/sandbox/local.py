@@ -1,9 +1,11 @@
-"""The local sandbox: bubblewrap when it works here, plain subprocesses otherwise.
+"""The local sandbox: bubblewrap; without it only when `sandbox.backend = "none"` says so.
 
 Either way every command gets rlimits (address space, CPU seconds, file size, open files,
 processes), a wall-clock timeout that kills everything it started, a scrubbed environment,
 and its own HOME and /tmp. bubblewrap adds: no network, a read-only view of the system,
-only the worktree writable, new PID/IPC/UTS namespaces, no capabilities.
+only the worktree writable, new PID/IPC/UTS namespaces, no capabilities. `auto` never
+falls back silently: when bubblewrap cannot run, no command runs. With `none` a command
+runs as an unprivileged user under `no_new_privs` and Landlock (`unprivileged.py`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 from runner.errors import MemoryLimitExceeded, SandboxError, SandboxTimeout
+from runner.sandbox import unprivileged
 from runner.sandbox.base import CommandResult, Limits, RunRequest
 from runner.sandbox.cgroup import PidsCgroup
 
@@ -126,25 +129,41 @@ class LocalSandbox:
         use_bwrap: bool | None = None,
         extra_ro_binds: Sequence[Path] = (),
         bwrap: str | None = None,
+        user: str = "nobody",
+        state_dir: Path | None = None,
     ) -> None:
+        """`use_bwrap`: True (`bubblewrap`), None (`auto`): both refuse to build a sandbox
+        where bubblewrap cannot run; False (`none`): no bubblewrap, commands run as `user`
+        when the runner is root. `state_dir`: the runner's own folders, which may be made
+        passable (search bit only) for that user."""
         self._bwrap = self._choose_bwrap(use_bwrap, bwrap)
         self._ro_binds = [p for p in extra_ro_binds if p.exists()]
-        self.name = "bubblewrap" if self._bwrap else "local (no isolation)"
+        self._state_dir = state_dir
+        self._who = unprivileged.Identity("", None, None)
+        self._abi = 0
+        self.name = "bubblewrap"
+        if self._bwrap is None:
+            self._who = unprivileged.identity(user, os.geteuid())
+            self._abi = unprivileged.landlock_abi()
+            unprivileged.require_confinement(self._who, self._abi)
+            landlock = f", Landlock ABI {self._abi}" if self._abi else ""
+            self.name = f"none (as {self._who.name}{landlock}; no network isolation)"
 
     @staticmethod
     def _choose_bwrap(use_bwrap: bool | None, path: str | None) -> str | None:
         if use_bwrap is False:
             return None
         found = shutil.which(path or "bwrap")
-        if found and _bwrap_works(found):
+        why = _bwrap_failure(found) if found else "bubblewrap is not installed"
+        if why is None:
             return found
-        if use_bwrap:
-            raise SandboxError(
-                "the sandbox backend is 'bubblewrap' but bubblewrap "
-                + ("cannot create namespaces here" if found else "is not installed")
-                + " (apt-get install bubblewrap, or set sandbox.backend = 'auto')"
-            )
-        return None
+        backend = "bubblewrap" if use_bwrap else "auto"
+        raise SandboxError(
+            f"no sandbox: {why}, so candidate code is not run (sandbox.backend = {backend!r}); "
+            "fix: apt-get install bubblewrap and allow user namespaces "
+            "(`optirunner doctor` shows why it fails), or set sandbox.backend = 'none' to run "
+            "commands without isolation as an unprivileged user (docs/sandbox.md)"
+        )
 
     @property
     def isolates_network(self) -> bool:
@@ -164,25 +183,52 @@ class LocalSandbox:
                 self._bwrap, request.workdir, self._ro_binds, as_root=os.geteuid() == 0
             )
             env = scrubbed_env(dict(request.env), SANDBOX_HOME, SANDBOX_TMP)
+            with self._cgroup_run(limits) as cgroup:
+                returncode, timed_out, duration = self._spawn_and_wait(
+                    [*prefix, *request.argv], request, env, scratch, cgroup, None
+                )
         else:
-            prefix = []
-            for sub in ("home", "tmp"):
-                (scratch / sub).mkdir()
             env = scrubbed_env(dict(request.env), str(scratch / "home"), str(scratch / "tmp"))
-        cgroup = PidsCgroup.create(f"optirunner-{uuid.uuid4().hex[:12]}", limits.processes)
-        started = time.monotonic()
-        try:
-            returncode, timed_out = self._spawn_and_wait(
-                [*prefix, *request.argv], request, env, scratch, cgroup
-            )
-        finally:
-            if cgroup is not None:
-                cgroup.close()
-        duration = time.monotonic() - started
+            with self._lent(request.workdir, scratch) as confine, self._cgroup_run(limits) as cg:
+                returncode, timed_out, duration = self._spawn_and_wait(
+                    list(request.argv), request, env, scratch, cg, confine
+                )
         stdout = _read_tail(scratch / "stdout")
         stderr = _read_tail(scratch / "stderr")
         argv = tuple(request.argv)
         return self._judge(argv, returncode, timed_out, stdout, stderr, duration, limits)
+
+    @contextlib.contextmanager
+    def _cgroup_run(self, limits: Limits) -> Iterator[PidsCgroup | None]:
+        cgroup = PidsCgroup.create(f"optirunner-{uuid.uuid4().hex[:12]}", limits.processes)
+        try:
+            yield cgroup
+        finally:
+            if cgroup is not None:
+                cgroup.close()
+
+    @contextlib.contextmanager
+    def _lent(self, workdir: Path, scratch: Path) -> Iterator[Callable[[], None]]:
+        """For `none`: the folder and a private HOME/TMPDIR belong to the command's user for
+        the run (and the runner's again after); writes elsewhere are refused by Landlock."""
+        who = self._who
+        for sub in ("home", "tmp"):
+            (scratch / sub).mkdir()
+        owner = workdir.stat()
+        if who.uid is not None and who.gid is not None:
+            unprivileged.lend(scratch, who.uid, who.gid, os.geteuid(), os.getegid())
+            unprivileged.open_path_to(scratch / "home", who, None)
+            unprivileged.open_path_to(workdir, who, self._state_dir)
+            unprivileged.lend(workdir, who.uid, who.gid, owner.st_uid, owner.st_gid)
+        writable = [workdir, scratch, *unprivileged.WRITABLE_SYSTEM]
+        ruleset = unprivileged.writable_ruleset(writable, self._abi)
+        try:
+            yield unprivileged.confine(who, ruleset, unprivileged.last_capability())
+        finally:
+            if ruleset is not None:
+                os.close(ruleset)
+            if who.uid is not None and who.gid is not None:
+                unprivileged.lend(workdir, owner.st_uid, owner.st_gid, who.uid, who.gid)
 
     def _spawn_and_wait(
         self,
@@ -191,7 +237,8 @@ class LocalSandbox:
         env: dict[str, str],
         scratch: Path,
         cgroup: PidsCgroup | None,
-    ) -> tuple[int, bool]:
+        confine: Callable[[], None] | None,
+    ) -> tuple[int, bool, float]:
         stdin_path = scratch / "stdin"
         stdin_path.write_bytes(request.stdin or b"")
         with (
@@ -199,10 +246,15 @@ class LocalSandbox:
             (scratch / "stdout").open("wb") as out,
             (scratch / "stderr").open("wb") as err,
         ):
+            started = time.monotonic()
             try:
-                proc = _popen(argv, request, env, (stdin, out, err), cgroup)
+                proc = _popen(
+                    argv, request, env, (stdin, out, err), _preexec(request, cgroup, confine)
+                )
             except OSError as exc:
                 raise SandboxError(f"cannot start {request.argv[0]!r}: {exc.strerror}") from exc
+            except subprocess.SubprocessError as exc:  # the confinement failed in the child
+                raise SandboxError(f"cannot confine {request.argv[0]!r}: {exc}") from exc
             timed_out = False
             try:
                 proc.wait(timeout=request.limits.timeout_s)
@@ -213,7 +265,7 @@ class LocalSandbox:
                 proc.wait()
                 raise
             _kill_tree(proc.pid, cgroup)  # whatever the command left running dies with it
-            return proc.wait(), timed_out
+            return proc.wait(), timed_out, time.monotonic() - started
 
     def _judge(
         self,
@@ -242,12 +294,27 @@ class LocalSandbox:
         )
 
 
+def _preexec(
+    request: RunRequest, cgroup: PidsCgroup | None, confine: Callable[[], None] | None
+) -> Callable[[], None]:
+    """Between fork and exec: the cgroup and rlimits (as the runner), then the confinement."""
+    limit = _limiter(request.limits, cgroup)
+    if confine is None:
+        return limit
+
+    def both() -> None:
+        limit()
+        confine()
+
+    return both
+
+
 def _popen(
     argv: list[str],
     request: RunRequest,
     env: dict[str, str],
     streams: tuple[IO[bytes], IO[bytes], IO[bytes]],
-    cgroup: PidsCgroup | None,
+    preexec: Callable[[], None],
 ) -> subprocess.Popen[bytes]:
     stdin, out, err = streams
     return subprocess.Popen(
@@ -258,7 +325,7 @@ def _popen(
         stdout=out,
         stderr=err,
         start_new_session=True,  # its own process group: the timeout kills all of it
-        preexec_fn=_limiter(request.limits, cgroup),  # noqa: PLW1509 - only async-signal-safe calls
+        preexec_fn=preexec,  # noqa: PLW1509 - only async-signal-safe calls
         close_fds=True,
     )
 
@@ -310,16 +377,19 @@ def _read_tail(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-_PROBED: dict[str, bool] = {}
+_PROBED: dict[str, str | None] = {}
 
 
-def _bwrap_works(bwrap: str) -> bool:
-    """Whether bubblewrap can create its namespaces here (containers often forbid it)."""
+def _bwrap_failure(bwrap: str) -> str | None:
+    """Why bubblewrap cannot create its namespaces here (containers often forbid it), or
+    None when it can."""
     if bwrap not in _PROBED:
         argv = [bwrap, "--unshare-net", "--unshare-pid", "--ro-bind", "/", "/", "--", "true"]
         try:
-            done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
-            _PROBED[bwrap] = done.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _PROBED[bwrap] = False
+            done = subprocess.run(argv, capture_output=True, timeout=30, check=False, text=True)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _PROBED[bwrap] = f"{bwrap} does not run ({exc})"
+        else:
+            last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            _PROBED[bwrap] = None if done.returncode == 0 else f"{bwrap} cannot run: {last}"
     return _PROBED[bwrap]

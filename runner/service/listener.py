@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from runner.service.systemd import Notifier
 from runner.store import db
 from runner.store.factory import open_store
 from runner.store.queue import JobStore
-from runner.telemetry.setup import build_shipper, describe_remote_sinks
+from runner.telemetry.setup import build_shipper, describe_remote_sinks, spool_path
 from runner.webhooks.app import AppState, create_app
 
 log = logging.getLogger("optirunner.listener")
@@ -89,7 +90,7 @@ class Listener:
     async def startup(self) -> None:
         """Migrate, start HTTP and the supervisor, install signal handlers, tell systemd."""
         self.store = await asyncio.to_thread(open_store, self.settings, migrate=True)
-        metrics = Metrics(self.store.counts)
+        metrics = Metrics(self.store.counts, spool_path(self.settings.state_dir).parent)
         self.supervisor = Supervisor(self.settings, self.store, metrics, self.owner, self.argv_for)
         supervisor = self.supervisor
         await supervisor.recover_reports()  # reports left pending: retried from now on
@@ -149,7 +150,12 @@ class Listener:
     # -- helpers -------------------------------------------------------------------------------
     def _start_shipper(self) -> None:
         """Stream the telemetry spool to Icarus in the background, when one is configured."""
-        shipper = build_shipper(self.settings)
+        try:
+            shipper = build_shipper(self.settings)
+        except (OptirunnerError, OSError, sqlite3.Error) as exc:
+            # Telemetry must not take the service down: webhooks and jobs go on.
+            log.error("telemetry: not streaming, the spool cannot be opened: %s", exc)  # noqa: TRY400 - known error
+            return
         if shipper is None:
             return
 
@@ -171,6 +177,8 @@ class Listener:
         try:
             await self.supervisor.tick()
             await asyncio.to_thread(db.ping, self.store.engine)
+        except db.DamagedDatabase:
+            raise  # a restart cannot fix it: stop serving (exit 4), say where and why
         except db.StoreError as exc:
             log.warning("tick: %s", exc)
             return False

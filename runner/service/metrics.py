@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from runner.store.models import JobState
+from runner.telemetry import damage
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -33,10 +35,38 @@ class _JobStates(Collector):
         )
 
 
+class _SpoolDamage(Collector):
+    """Quarantined spool files and their events, read from `quarantine.jsonl` at scrape
+    time (so quarantines by workers and by earlier runs count too)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        found = damage.history(self.folder)
+        yield CounterMetricFamily(
+            "optirunner_spool_quarantined",
+            "Damaged telemetry spool files renamed *.corrupt-* and replaced",
+            value=len(found),
+        )
+        events = CounterMetricFamily(
+            "optirunner_spool_damaged_events",
+            "Events of damaged spool files: salvaged into the new spool, or lost",
+            labels=["result"],
+        )
+        events.add_metric(["salvaged"], sum(s.salvaged for s in found))
+        events.add_metric(["lost"], sum(s.lost or 0 for s in found))
+        yield events
+
+
 class Metrics:
     """Counters and histograms the listener updates; `render()` is the /metrics body."""
 
-    def __init__(self, counts: Callable[[], Mapping[JobState, int]] | None = None) -> None:
+    def __init__(
+        self,
+        counts: Callable[[], Mapping[JobState, int]] | None = None,
+        spool_dir: Path | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.webhooks = Counter(
             "optirunner_webhooks",
@@ -65,6 +95,8 @@ class Metrics:
         )
         if counts is not None:
             self.registry.register(_JobStates(counts))
+        if spool_dir is not None:
+            self.registry.register(_SpoolDamage(spool_dir))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

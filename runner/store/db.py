@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from alembic import command
 from alembic.config import Config
@@ -12,7 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from runner.errors import OptirunnerError
+from runner.errors import NeedsOperator, OptirunnerError
+from runner.sqlitecheck import damage, is_damage
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DB_FILE = "optirunner.db"
@@ -20,6 +24,53 @@ DB_FILE = "optirunner.db"
 
 class StoreError(OptirunnerError):
     """The job database cannot be reached or is not usable."""
+
+
+class DamagedDatabase(StoreError, NeedsOperator):
+    """The SQLite job database is damaged: serve stops (exit 4) and is not restarted."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"the job database {path} is damaged ({reason}); a restart cannot fix this: "
+            "stop the service and follow 'Damaged job database' in docs/operations.md "
+            "(/usr/share/doc/optirunner/operations.md)"
+        )
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (None for other databases and in-memory ones)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def check_sqlite(url: str) -> None:
+    """Raise DamagedDatabase when the job database is an SQLite file that fails to open
+    or fails `PRAGMA quick_check` (serve runs this before anything else)."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        reason = damage(path)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the job database {path}: {exc}") from None
+    if reason is not None:
+        raise DamagedDatabase(str(path), reason)
+
+
+def raise_store_error(exc: SQLAlchemyError, what: str, url: str) -> NoReturn:
+    """The StoreError for a driver error: DamagedDatabase when the file is damaged, a
+    clear line for a full disk (SQLite rolled the transaction back: nothing changed)."""
+    original = getattr(exc, "orig", None)
+    path = sqlite_path(url)
+    if path is not None and original is not None and is_damage(original):
+        raise DamagedDatabase(str(path), str(original)) from None
+    if original is not None and "disk is full" in str(original):
+        where = path or "the job database"
+        raise StoreError(f"{what}: no space left on the disk of {where}; nothing was changed")
+    raise StoreError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
 
 
 def database_url(configured: str | None, state_dir: Path) -> str:
@@ -54,6 +105,9 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        if path and path != ":memory:":  # job specs are no business of other users
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -75,7 +129,7 @@ def upgrade(engine: Engine) -> str:
     try:
         command.upgrade(alembic_config(engine), "head")
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate the job database: {exc}") from None
+        raise_store_error(exc, "cannot migrate the job database", str(engine.url))
     return head_revision()
 
 
@@ -98,4 +152,8 @@ def ping(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
+        original = getattr(exc, "orig", None)
+        path = sqlite_path(str(engine.url))
+        if path is not None and original is not None and is_damage(original):
+            raise DamagedDatabase(str(path), str(original)) from None
         raise StoreError(f"job database unreachable: {exc.__class__.__name__}") from None

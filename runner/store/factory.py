@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from runner.config import Settings
-from runner.store.db import database_url, make_engine, upgrade
+from runner.store.db import check_sqlite, database_url, make_engine, upgrade
 from runner.store.queue import JobStore, RetryPolicy
 
 
@@ -19,7 +19,10 @@ def open_store(
     settings: Settings, *, migrate: bool = False, clock: Callable[[], float] = time.time
 ) -> JobStore:
     """The store at `service.database_url` (default SQLite in the state directory)."""
-    engine = make_engine(database_url(settings.service.database_url, settings.state_dir))
+    url = database_url(settings.service.database_url, settings.state_dir)
+    if migrate:  # serve and `db upgrade`: a damaged file stops them with one clear line
+        check_sqlite(url)
+    engine = make_engine(url)
     if migrate:
         upgrade(engine)
     return JobStore(engine, policy=retry_policy(settings), clock=clock)

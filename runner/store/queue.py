@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from runner import paths
-from runner.store.db import StoreError
+from runner.store.db import StoreError, raise_store_error
 from runner.store.models import (
     REPORT_PENDING,
     TERMINAL,
@@ -92,7 +92,7 @@ class JobStore:
             with self._lock, self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"job database error: {exc.__class__.__name__}: {exc}") from exc
+            raise_store_error(exc, "job database error", str(self.engine.url))
 
     # -- enqueue ---------------------------------------------------------------------------
     def enqueue(

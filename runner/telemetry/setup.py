@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, SecretStr
 
 from runner.errors import OptirunnerError
+from runner.telemetry.damage import open_guarded
 from runner.telemetry.icarus import IcarusConfig, IcarusShipper
 from runner.telemetry.otlp import OtlpConfig, OtlpShipper
 from runner.telemetry.policy import EventRedactor
@@ -37,14 +38,18 @@ def spool_path(state_dir: Path) -> Path:
     return state_dir / "telemetry" / "spool.db"
 
 
-def open_spool(settings: TelemetrySettings, state_dir: Path) -> Spool:
-    """The spool with the configured bounds and TTL."""
-    return Spool(
+def open_spool(settings: TelemetrySettings, state_dir: Path, *, check: bool = False) -> Spool:
+    """The spool with the configured bounds and TTL. A damaged file is quarantined and
+    what can be read of it salvaged (`damage.open_guarded`); `check`: run
+    `PRAGMA quick_check` first (serve at start)."""
+    spool, _salvage = open_guarded(
         spool_path(state_dir),
+        check=check,
         max_events=settings.spool_max_events,
         max_bytes=settings.spool_max_bytes,
         retention_s=settings.retention_s,
     )
+    return spool
 
 
 def remote_sinks(settings: TelemetrySettings) -> list[str]:
@@ -198,7 +203,7 @@ def build_shipper(settings: Settings) -> Shippers | None:
     icarus, otlp = icarus_config(telemetry), otlp_config(telemetry)
     if icarus is None and otlp is None:
         return None
-    spool = open_spool(telemetry, settings.state_dir)
+    spool = open_spool(telemetry, settings.state_dir, check=True)
     spool.keep_cursors(remote_sinks(telemetry))
     shippers: list[Shipper] = []
     if icarus is not None:

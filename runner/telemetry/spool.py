@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.errors import OptirunnerError
+
 log = logging.getLogger("optirunner.telemetry.spool")
 
 Event = dict[str, Any]
@@ -55,6 +57,10 @@ CREATE TRIGGER IF NOT EXISTS events_out AFTER DELETE ON events BEGIN
     UPDATE meta SET v = v - OLD.size WHERE k = 'bytes';
 END;
 """
+
+
+class SpoolError(OptirunnerError):
+    """An event could not be stored (a full disk, a damaged file); nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -117,17 +123,42 @@ class Spool:
     def append_many(self, events: Iterable[Event]) -> list[int]:
         """Store events in one transaction (committed and synced when this returns)."""
         now = self._clock()
+        rows = []
+        for event in events:
+            stamped = {"event_id": uuid.uuid4().hex, **event}
+            payload = json.dumps(stamped, default=str, sort_keys=True)
+            rows.append((now, int(event.get("status") == "error"), payload))
+        ids = self._insert(rows)
+        self._appends += len(ids)
+        if self._appends >= EXPIRE_EVERY:
+            self._appends = 0
+            self.expire()
+        return ids
+
+    def restore(self, rows: Iterable[tuple[float, int, str]]) -> int:
+        """Insert rows salvaged from a damaged spool as they were (creation time, error
+        flag, payload), in one transaction; returns how many the bounds kept."""
+        ids = self._insert(list(rows))
+        return min(len(ids), self.stats().count)
+
+    def _insert(self, rows: list[tuple[float, int, str]]) -> list[int]:
+        """One transaction: the rows go in, the bounds are enforced; on any SQLite error
+        (a full disk) it is rolled back and nothing of it stays."""
         ids: list[int] = []
-        with self._transaction() as db:
-            for event in events:
-                stamped = {"event_id": uuid.uuid4().hex, **event}
-                payload = json.dumps(stamped, default=str, sort_keys=True)
-                row = (now, int(event.get("status") == "error"), len(payload), payload)
-                cursor = db.execute(
-                    "INSERT INTO events (created, error, size, payload) VALUES (?, ?, ?, ?)", row
-                )
-                ids.append(int(cursor.lastrowid or 0))
-            dropped = self._enforce_bounds(db)
+        try:
+            with self._transaction() as db:
+                for created, error, payload in rows:
+                    cursor = db.execute(
+                        "INSERT INTO events (created, error, size, payload) VALUES (?, ?, ?, ?)",
+                        (created, error, len(payload), payload),
+                    )
+                    ids.append(int(cursor.lastrowid or 0))
+                dropped = self._enforce_bounds(db)
+        except sqlite3.DatabaseError as exc:
+            raise SpoolError(
+                f"telemetry spool {self.path}: {len(rows)} event(s) not stored ({exc}); "
+                "the spool is unchanged"
+            ) from None
         if dropped:
             log.error(
                 "TELEMETRY SPOOL FULL: dropped %d events (oldest non-error first) from %s; "
@@ -137,10 +168,6 @@ class Spool:
                 self.max_events,
                 self.max_bytes,
             )
-        self._appends += len(ids)
-        if self._appends >= EXPIRE_EVERY:
-            self._appends = 0
-            self.expire()
         return ids
 
     def __call__(self, event: Event) -> None:
@@ -268,6 +295,14 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
-            self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+            if exc_type is None:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.DatabaseError:  # e.g. a full disk at commit: undo all of it
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            elif self._db.in_transaction:
+                self._db.execute("ROLLBACK")
         finally:
             self._lock.release()

@@ -12,6 +12,8 @@ import pytest
 
 from runner.commands.configure import SECRETS
 from runner.config import ServiceSettings
+from runner.errors import EXIT_NEEDS_OPERATOR
+from runner.store.db import DamagedDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "optirunner.service"
@@ -89,6 +91,13 @@ def test_hardening_directive(unit: tuple[Directives, dict[str, str]], key: str, 
 def test_resource_limits_are_set(unit: tuple[Directives, dict[str, str]]) -> None:
     assert re.fullmatch(r"\d+[KMGT]?", one(unit, "MemoryMax"))
     assert int(one(unit, "TasksMax")) > 0
+
+
+def test_errors_a_restart_cannot_fix_are_not_restarted(
+    unit: tuple[Directives, dict[str, str]],
+) -> None:
+    assert one(unit, "RestartPreventExitStatus") == str(EXIT_NEEDS_OPERATOR)
+    assert DamagedDatabase("x.db", "malformed").exit_code == EXIT_NEEDS_OPERATOR
 
 
 def test_watchdog_is_on(unit: tuple[Directives, dict[str, str]]) -> None:

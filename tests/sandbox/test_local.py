@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import sys
@@ -13,13 +14,29 @@ from pathlib import Path
 import pytest
 
 from runner.errors import MemoryLimitExceeded, SandboxError, SandboxTimeout
-from runner.sandbox import interpreter_roots
+from runner.sandbox import interpreter_roots, unprivileged
 from runner.sandbox.base import Limits, RunRequest
 from runner.sandbox.cgroup import PidsCgroup
 from runner.sandbox.local import LocalSandbox, bwrap_argv, looks_out_of_memory, scrubbed_env
 
 HAS_BWRAP = shutil.which("bwrap") is not None
-PY = sys.executable
+
+
+def _python_nobody_can_run() -> str:
+    """This interpreter, unless the tests run as root and it lives where `nobody` (the
+    user of backend "none") cannot pass, e.g. pyenv under /root: then Debian's python3."""
+    if os.geteuid() != 0:
+        return sys.executable
+    nobody = pwd.getpwnam("nobody")
+    for folder in Path(sys.executable).resolve().parents:
+        info = folder.stat()
+        mode, owner, group = info.st_mode, info.st_uid, info.st_gid
+        if not unprivileged.can_search(mode, owner, group, nobody.pw_uid, nobody.pw_gid):
+            return "/usr/bin/python3"
+    return sys.executable
+
+
+PY = _python_nobody_can_run()
 
 
 def _cgroup_available() -> bool:

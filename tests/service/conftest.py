@@ -47,7 +47,7 @@ def write_config(tmp: Path, repo: Path, database_url: str | None = None, **servi
     lines = [
         f'state_dir = "{tmp / "state"}"',
         "[sandbox]",
-        'backend = "none"',
+        'backend = "auto"',
         "[service]",
         f"port = {service.pop('port', free_port())}",
         "poll_interval_s = 0.1",

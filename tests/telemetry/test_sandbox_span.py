@@ -37,7 +37,7 @@ def _job(tmp_path: Path, content: str, job_id: str) -> tuple[OptimizeJob, Path]:
     (project / "shop.py").write_text(MODULE, encoding="utf-8")
     settings = Settings(
         state_dir=tmp_path / "state",
-        sandbox={"backend": "none"},
+        sandbox={"backend": "auto"},
         telemetry={"content": content, "icarus": {"token": RUNNER_TOKEN}},
     )
     spec = JobSpec(

@@ -49,7 +49,7 @@ def run_fixture_job(
     patch.setitem(providers.PROVIDERS, "fixture", provider)
     settings = Settings(
         state_dir=root / "state",
-        sandbox={"backend": "none"},
+        sandbox={"backend": "auto"},
         measure={"budget_s": budget_s, "instructions": "never", "noise_check": False},
         inputs=dict(inputs or {}),
     )

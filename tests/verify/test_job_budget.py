@@ -57,7 +57,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[JobResult, Path]:
     settings = Settings(
         state_dir=root / "state",
         # The hanging candidate is killed 3 s after the baseline's test time, not at 600 s.
-        sandbox={"backend": "none", "candidate_test_factor": 1.0, "candidate_test_margin_s": 3},
+        sandbox={"backend": "auto", "candidate_test_factor": 1.0, "candidate_test_margin_s": 3},
         measure={"budget_s": 3, "instructions": "never", "noise_check": False},
         inputs={"generated": 0, "class_pairs": 0},
     )
