@@ -1280,6 +1280,24 @@ def _targets_env(environ: dict[str, str]) -> list[str]:
     return targets
 
 
+def _seed_hypothesis(seed: int) -> None:
+    """Hypothesis draws its examples from its own entropy and replays those its database
+    kept from the last run: two runs of the same tests then call the targets on different
+    inputs (sympy's core tests: ~20 calls of `igcd` more or fewer from run to run). When
+    the project uses it (imported by now), both runs get the seed (as `--hypothesis-seed`
+    would) and no database, on top of the project's own profile; an explicit seed stays."""
+    core = sys.modules.get("hypothesis.core")
+    hypothesis = sys.modules.get("hypothesis")
+    if core is None or hypothesis is None:
+        return
+    with contextlib.suppress(Exception):  # an old or unusual Hypothesis: left as it is
+        if getattr(core, "global_force_seed", None) is None:
+            core.global_force_seed = seed
+        settings = hypothesis.settings
+        settings.register_profile("optirunner-recording", database=None)
+        settings.load_profile("optirunner-recording")
+
+
 class RecordingSession:
     """The plugin object registered while recording: seeds, tracks the test, writes the file."""
 
@@ -1299,6 +1317,8 @@ class RecordingSession:
         if self.installer is not None:
             self.installer.wrap_copies()
             self.installer.rebind(session.config.pluginmanager.get_plugins())
+        if self.seed is not None:
+            _seed_hypothesis(self.seed)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:

@@ -220,6 +220,37 @@ def test_the_same_seed_gives_identical_recordings(baseline: Recording, tmp_path:
     assert (mismatch.target, mismatch.field) == ("pkg/mod.py::roll", "return")
 
 
+HYPOTHESIS_TESTS = """
+from hypothesis import given, settings, strategies as st
+
+from pkg.mod import total
+
+settings.register_profile("project", max_examples=30)  # a project's own profile, kept
+settings.load_profile("project")
+
+
+@given(st.lists(st.integers(-1000, 1000), max_size=5))
+def test_total_any(values):
+    expected = sum(values)
+    assert total(values) == expected  # total marks the list: it appends "seen"
+"""
+
+
+def test_hypothesis_draws_the_same_examples_in_every_recorded_run(tmp_path: Path) -> None:
+    """Hypothesis has its own entropy and replays what its database kept from the last
+    run in the same folder: without the seed, a second run calls `total` on other lists
+    (sympy's core tests: a different number of `igcd` calls from run to run)."""
+    project = make_project(tmp_path / "project")
+    (project / "tests" / "test_mod.py").write_text(HYPOTHESIS_TESTS)
+    first = recorded(project, tmp_path / "first.json", targets=["pkg/mod.py::total"])
+    again = recorded(project, tmp_path / "again.json", targets=["pkg/mod.py::total"])
+    calls = first.targets["pkg/mod.py::total"]
+    assert len(calls) >= 30  # the project's profile (30 examples) still applies
+    assert first.targets == again.targets
+    other = recorded(project, tmp_path / "other.json", seed=8, targets=["pkg/mod.py::total"])
+    assert other.targets != first.targets  # the seed decides, nothing else
+
+
 @pytest.mark.slow
 def test_the_file_is_versioned_json_with_the_seed(baseline: Recording, tmp_path: Path) -> None:
     project = make_project(tmp_path / "project")
