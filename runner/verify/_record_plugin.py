@@ -1286,8 +1286,8 @@ def _seed_hypothesis(seed: int) -> None:
     inputs (sympy's core tests: ~20 calls of `igcd` more or fewer from run to run). When
     the project uses it (imported by now), both runs get the seed (as `--hypothesis-seed`
     would) and no database, on top of the project's own profile; an explicit seed stays."""
-    core = sys.modules.get("hypothesis.core")
-    hypothesis = sys.modules.get("hypothesis")
+    core: Any = sys.modules.get("hypothesis.core")
+    hypothesis: Any = sys.modules.get("hypothesis")
     if core is None or hypothesis is None:
         return
     with contextlib.suppress(Exception):  # an old or unusual Hypothesis: left as it is
