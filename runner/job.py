@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from runner import paths
+from runner import faults, paths
 from runner.agent.context import BundleView
 from runner.agent.exchange import Evaluation, Status
 from runner.agent.loop import AgentLoop
@@ -46,6 +46,7 @@ from runner.errors import (
     SandboxError,
     SandboxTimeout,
     SecurityViolation,
+    StaleAttempt,
 )
 from runner.result import (
     CandidateResult,
@@ -143,16 +144,21 @@ class OptimizeJob:
         """Run every stage; known errors end the job as failed, Ctrl-C as cancelled."""
         self.dir.write(paths.SPEC, self.spec.to_json())
         self.result.spec = json.loads(self.spec.to_json())
+        stale = False
         try:
             with self.tracer.span("job", job_id=self.dir.job_id, targets=len(self.spec.targets)):
                 self._stages()
         except (KeyboardInterrupt, JobCancelled):
             self._end(JobOutcome.CANCELLED, "cancelled by the user (Ctrl-C)")
+        except StaleAttempt:
+            stale = True  # a newer attempt owns the job directory's results: write none
+            raise
         except OptirunnerError as exc:
             self._end(JobOutcome.FAILED, str(exc))
         finally:
-            self._remove_checkouts()
-            self._write_report()
+            if not stale:
+                self._remove_checkouts()
+                self._write_report()
             self.tracer.close()
         return self.result
 
@@ -171,7 +177,7 @@ class OptimizeJob:
 
     def _agent_stage(self, baseline: _Checkout) -> list[CandidateResult]:
         """An AI provider: the agent loop sees only the signed bundle; the host verifies."""
-        self.observer("stage", {"name": "agent"})
+        self._stage("agent")
         built, public_key = self._bundle_stage(baseline)
         view = BundleView.from_bundle(built.zip_path, public_key)
         ai = self.settings.ai
@@ -225,13 +231,18 @@ class OptimizeJob:
         self.result.finished = self.clock()
         self.observer("end", {"outcome": outcome.value, "message": message})
 
+    def _stage(self, name: str, **data: Any) -> None:
+        """A stage starts: the fault point of its boundary, then the observer."""
+        faults.reached(f"stage:{name}")
+        self.observer("stage", {"name": name, **data})
+
     def _remove_checkouts(self) -> None:
         if self._workspace is not None and not self.settings.keep_worktrees:
             self._workspace.cleanup()
 
     # -- stages ----------------------------------------------------------------------------
     def _workspace_stage(self) -> _Checkout:
-        self.observer("stage", {"name": "workspace"})
+        self._stage("workspace")
         with self.tracer.span("workspace") as span:
             repo = validate_repo(Path(self.spec.repo))
             for target in self.spec.targets:
@@ -246,7 +257,10 @@ class OptimizeJob:
             )
             self._patch_prefix = source.subdir
             self._workspace = Workspace(source, self.dir.root / paths.WORKTREES)
+            left = self._workspace.clear()  # a killed attempt's checkouts
+            span.set(leftovers=len(left))
             self._baseline = self._checkout("baseline")
+            faults.reached("workspace:checkout")
             pyproject = self._baseline / "pyproject.toml"
             if pyproject.is_file():
                 self._formatter = formatting.configured_formatter(pyproject.read_text("utf-8"))
@@ -254,10 +268,11 @@ class OptimizeJob:
             return _Checkout("baseline", self._baseline)
 
     def _baseline_stage(self, baseline: _Checkout) -> bool:
-        self.observer("stage", {"name": "baseline"})
+        self._stage("baseline")
         with self.tracer.span("baseline") as span:
             try:
                 run, self._baseline_recording = self._recorded_tests(baseline, keep_inputs=True)
+                faults.reached("baseline:tests")
             except SandboxError as exc:
                 self._end(JobOutcome.BASELINE_FAILING, f"baseline tests: {exc}")
                 span.status = "error"
@@ -351,7 +366,7 @@ class OptimizeJob:
         return self._recorded_run(checkout, argv, WORKLOAD_RECORD, inputs, "workload")
 
     def _generate_stage(self) -> list[Candidate]:
-        self.observer("stage", {"name": "generate"})
+        self._stage("generate")
         provider = load_provider(self.spec.provider, self.settings)
         found: list[Candidate] = []
         with self.tracer.span("generate", provider=provider.name) as span:
@@ -370,6 +385,8 @@ class OptimizeJob:
         return found
 
     def _verify_stage(self, index: int, cand: Candidate) -> CandidateResult:
+        if index == 1:
+            self._stage("verify")
         cid = f"c{index}"
         result = CandidateResult(
             cid, str(cand.target), cand.rule, cand.description, CandidateStatus.INVALID
@@ -379,6 +396,7 @@ class OptimizeJob:
             "verify", candidate=cid, target=str(cand.target), rule=cand.rule
         ) as s:
             checkout = self._candidate_checkout(cid, cand, result)
+            faults.reached("verify:candidate")
             if checkout is not None:
                 self._candidate_tests(checkout, result)
                 self._checkouts[cid] = checkout
@@ -684,7 +702,7 @@ class OptimizeJob:
 
     def _measure_stage(self, baseline: _Checkout, results: list[CandidateResult]) -> None:
         passing = [r for r in results if r.status is CandidateStatus.VERIFIED]
-        self.observer("stage", {"name": "measure", "count": len(passing)})
+        self._stage("measure", count=len(passing))
         plans: dict[str, measure.Plan] = {}
         with self.tracer.span("measure", candidates=len(passing)):
             for result in passing:
@@ -718,6 +736,7 @@ class OptimizeJob:
                 to_beat=self._to_beat.get(result.target),
             )
             result.measurement = m
+            faults.reached("measure:timed")
             span.set(
                 ratio=m.ratio,
                 verdict=m.verdict,
@@ -976,6 +995,7 @@ class OptimizeJob:
     def _write_report(self) -> None:
         from runner.report.render import render_markdown  # noqa: PLC0415 - report is optional
 
+        faults.reached("stage:report")
         with self.tracer.span("report"):
             if not self.result.finished:
                 self.result.finished = self.clock()

@@ -87,11 +87,28 @@ class Workspace:
         self.root = root
         self._created: list[Path] = []
 
+    def clear(self) -> list[str]:
+        """Remove what an earlier attempt of the job left under the root; returns the names.
+
+        A killed attempt cannot clean up: its checkouts stay on disk and registered in the
+        source repository. They are removed (`git worktree remove`, then the folder) and
+        `git worktree prune` forgets any whose folder is already gone.
+        """
+        left = sorted(self.root.iterdir()) if self.root.is_dir() else []
+        for dest in left:
+            self._remove(dest)
+        self._prune()
+        return [dest.name for dest in left]
+
     def checkout(self, name: str) -> Path:
-        """A fresh checkout named `name`; returns the project folder inside it."""
+        """A fresh checkout named `name`; returns the project folder inside it.
+
+        A leftover checkout of that name (from a killed attempt) is replaced.
+        """
         dest = self.root / name
-        if dest.exists():
-            raise WorkspaceError(f"checkout {dest} already exists")
+        if dest.exists() or dest.is_symlink():
+            self._remove(dest)
+            self._prune()
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._created.append(dest)
         if self.source.git_root is None:
@@ -131,14 +148,24 @@ class Workspace:
     def cleanup(self) -> None:
         """Remove every checkout this workspace made (and git's bookkeeping of them)."""
         for dest in reversed(self._created):
-            if self.source.git_root is not None:
-                subprocess.run(
-                    [*_GIT, "worktree", "remove", "--force", str(dest)],
-                    cwd=self.source.git_root,
-                    capture_output=True,
-                    check=False,
-                )
+            self._remove(dest)
+        self._prune()
+        self._created.clear()
+
+    def _remove(self, dest: Path) -> None:
+        if self.source.git_root is not None:
+            subprocess.run(
+                [*_GIT, "worktree", "remove", "--force", "--force", str(dest)],
+                cwd=self.source.git_root,
+                capture_output=True,
+                check=False,
+            )
+        if dest.is_symlink() or dest.is_file():
+            dest.unlink(missing_ok=True)
+        else:
             shutil.rmtree(dest, ignore_errors=True)
+
+    def _prune(self) -> None:
         if self.source.git_root is not None:
             subprocess.run(
                 [*_GIT, "worktree", "prune"],
@@ -146,4 +173,3 @@ class Workspace:
                 capture_output=True,
                 check=False,
             )
-        self._created.clear()

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from runner.errors import WorkspaceError
 from runner.workspace import Workspace, inspect_source
 
 
@@ -63,14 +63,40 @@ def test_git_checkout_replays_uncommitted_state(repo: Path, tmp_path: Path) -> N
     assert "worktrees" not in git(repo, "worktree", "list")
 
 
-def test_clean_git_checkout_and_duplicate_name(repo: Path, tmp_path: Path) -> None:
+def git_worktrees(root: Path) -> list[str]:
+    out = subprocess.run(
+        ["git", "worktree", "list", "--porcelain"], cwd=root, capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    return [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("worktree ")]
+
+
+def test_a_leftover_checkout_of_the_same_name_is_replaced(repo: Path, tmp_path: Path) -> None:
+    """Issue 24: a killed attempt's `baseline` no longer fails the retry's checkout."""
     source = inspect_source(repo / "proj")
     assert not source.dirty
     ws = Workspace(source, tmp_path / "w")
-    ws.checkout("c1")
-    with pytest.raises(WorkspaceError, match="already exists"):
-        ws.checkout("c1")
+    first = ws.checkout("c1")
+    (first / "scratch.txt").write_text("left by a killed attempt")
+    again = Workspace(source, tmp_path / "w").checkout("c1")  # a new attempt, a new object
+    assert again == first
+    assert not (again / "scratch.txt").exists()
     ws.cleanup()
+    assert git_worktrees(repo) == [str(repo)]
+
+
+def test_clear_removes_a_dead_attempts_checkouts_and_prunes(repo: Path, tmp_path: Path) -> None:
+    source = inspect_source(repo / "proj")
+    dead = Workspace(source, tmp_path / "w")
+    dead.checkout("baseline")
+    dead.checkout("c1")
+    shutil.rmtree(tmp_path / "w" / "c1")  # half removed: git still lists it
+    (tmp_path / "w" / "c2").mkdir()  # a candidate copy that never became a worktree
+    assert len(git_worktrees(repo)) == 3
+    # c1 is gone from disk: only pruned from git's list
+    assert sorted(Workspace(source, tmp_path / "w").clear()) == ["baseline", "c2"]
+    assert list((tmp_path / "w").iterdir()) == []
+    assert git_worktrees(repo) == [str(repo)]
 
 
 def test_plain_folder_is_copied_without_venvs(tmp_path: Path) -> None:
