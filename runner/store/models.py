@@ -84,6 +84,13 @@ jobs = Table(
     Column("source", JSON, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("max_attempts", Integer, nullable=False),
+    # The fencing token: +1 at every claim, never counted back (`attempts` is, when a
+    # shutdown gives an attempt back). A worker holds the value of its claim; a write or a
+    # post by an attempt whose token is no longer the job's is refused (runner/service/fence.py).
+    Column("fence", Integer, nullable=False, default=0, server_default="0"),
+    # Which run of the job this is: 1, then +1 at each `jobs replay`. The attempts of one run
+    # share it, so a retry can tell a report its run already posted from an older run's.
+    Column("run", Integer, nullable=False, default=1, server_default="1"),
     Column("available_at", Float, nullable=False),
     Column("lease_owner", String(64)),
     Column("lease_expires", Float),
@@ -128,6 +135,8 @@ class Job:
     source: dict[str, Any]
     attempts: int
     max_attempts: int
+    fence: int
+    run: int
     available_at: float
     lease_owner: str | None
     lease_expires: float | None

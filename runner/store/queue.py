@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from runner import paths
+from runner import faults, paths
 from runner.store.db import StoreError, raise_store_error
 from runner.store.models import (
     REPORT_PENDING,
@@ -115,6 +115,8 @@ class JobStore:
             "source": source,
             "attempts": 0,
             "max_attempts": self.policy.max_attempts,
+            "fence": 0,
+            "run": 1,
             "available_at": now,
             "cancel_requested": 0,
             "message": "",
@@ -151,6 +153,7 @@ class JobStore:
                 job,
                 JobEvent.CLAIM,
                 attempts=job.attempts + 1,
+                fence=job.fence + 1,
                 lease_owner=owner,
                 lease_expires=now + lease_s,
                 started_at=now,
@@ -215,6 +218,7 @@ class JobStore:
                 job,
                 JobEvent.REPLAY,
                 attempts=0,
+                run=job.run + 1,
                 available_at=self.clock(),
                 message="replayed",
                 cancel_requested=0,
@@ -336,6 +340,14 @@ class JobStore:
         return {state: found.get(state, 0) for state in JobState}
 
     # -- internals -------------------------------------------------------------------------
+    def holds_fence(self, job_id: str, fence: int) -> bool:
+        """Whether `fence` is still the running job's token (no newer attempt claimed it)."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(jobs.c.state, jobs.c.fence).where(jobs.c.id == job_id)
+            ).first()
+        return row is not None and row.state == JobState.RUNNING.value and row.fence == fence
+
     def _held(self, job_id: str, owner: str) -> Any:
         return (
             (jobs.c.id == job_id)
@@ -374,6 +386,7 @@ class JobStore:
             .where(jobs.c.id == job.id, jobs.c.state == job.state.value)
             .values(state=new.value, updated_at=self.clock(), **values)
         ).rowcount
+        faults.reached("store:write")  # the crash-safety suite kills serve inside the write
         if changed != 1:
             raise IllegalTransition(f"job {job.id} changed state concurrently")
         return new
