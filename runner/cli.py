@@ -206,12 +206,18 @@ def worker(
         bool,
         typer.Option("--report-only", help="Only try again to post the job's pending report."),
     ] = False,
+    fence: Annotated[
+        int | None,
+        typer.Option("--fence", help="The token of the claim this attempt runs under."),
+    ] = None,
 ) -> None:
     """Run one job (started by `optirunner serve`, one process per job)."""
     from runner.commands import worker as command  # noqa: PLC0415 - keep start-up fast
 
     raise typer.Exit(
-        _guard(lambda: command.run(job_id=job_id, config=config, report_only=report_only))
+        _guard(
+            lambda: command.run(job_id=job_id, config=config, report_only=report_only, fence=fence)
+        )
     )
 
 

@@ -93,3 +93,9 @@ class ForgeError(OptirunnerError):
 
 class TelemetryAuthError(OptirunnerError):
     """The telemetry receiver (Icarus) refused the runner's credentials."""
+
+
+class StaleAttempt(OptirunnerError):
+    """A newer attempt of the job holds its claim: this one must not write or post."""
+
+    exit_code = 75  # EX_TEMPFAIL: not the job's outcome (the supervisor retries, if it still can)

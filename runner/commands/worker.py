@@ -13,6 +13,7 @@ by SIGTERM: the report stays pending).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -24,30 +25,39 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from runner import faults
 from runner.commands.optimize import EXIT_BY_OUTCOME
 from runner.config import Settings, load_settings
-from runner.errors import ForgeError, OptirunnerError
+from runner.errors import ForgeError, OptirunnerError, StaleAttempt
 from runner.forge import reporting
 from runner.forge.base import Forge, ForgeJob, ProgressHandle
 from runner.forge.factory import open_forge
 from runner.forge.settings import ForgeSettings
 from runner.job import OptimizeJob
+from runner.paths import REPORT_JSON
 from runner.result import JobOutcome, JobResult
 from runner.sandbox import make_sandbox
 from runner.service import jobspec
+from runner.service.fence import Fence, stamped
 from runner.store.factory import open_store
+from runner.store.models import Job
 from runner.telemetry.sentry import init_sentry
 
 PROGRESS_EVERY_S = 5.0  # the issue's note is edited at most this often
 EXIT_STOPPED = 130  # a report retry stopped by SIGTERM (serve drains): the report stays pending
 
 Reopen = Callable[[], Forge]
+# The report states that say this run's job ran to its end (see `ended_earlier`).
+_ENDED = frozenset({reporting.POSTED, reporting.PENDING, reporting.FAILED})
 
 
-def run(*, job_id: str, config: Path | None, report_only: bool = False) -> int:
+def run(
+    *, job_id: str, config: Path | None, report_only: bool = False, fence: int | None = None
+) -> int:
     """Load the job, build its spec, run the optimize pipeline; returns the exit code.
 
     `report_only`: no job, one more try at the job's pending report (started by `serve`).
+    `fence`: the token of the claim this attempt runs under (given by `serve`).
     """
     _die_with_parent()
     settings = load_settings(config)
@@ -55,15 +65,27 @@ def run(*, job_id: str, config: Path | None, report_only: bool = False) -> int:
     store = open_store(settings)
     try:
         job = store.get(job_id)
+        if report_only:
+            store.engine.dispose()
+            forge_job = ForgeJob(job_id, job.source, job.spec)
+            return retry_report(settings, settings.state_dir / "jobs" / job_id, forge_job)
+        guard = Fence(job_id, fence, store.holds_fence)
+        guard.check("starting")
+        return _attempt(settings, job, guard)
     finally:
         store.engine.dispose()
+
+
+def _attempt(settings: Settings, job: Job, guard: Fence) -> int:
+    """One attempt at the job: its run from the start, or the result an earlier one left."""
+    job_id = job.id
     forge_job = ForgeJob(job_id, job.source, job.spec)
-    if report_only:
-        return retry_report(settings, settings.state_dir / "jobs" / job_id, forge_job)
+    job_dir = settings.state_dir / "jobs" / job_id
     if not _reports_to_forge(settings, forge_job):
+        # An earlier attempt's report would give a crash of this one its message.
+        (job_dir / REPORT_JSON).unlink(missing_ok=True)
         repo = jobspec.repository(settings, job.spec, job.source)
         return _optimize(settings, job_id, job.attempts, repo, job.spec, None)
-    job_dir = settings.state_dir / "jobs" / job_id
     job_dir.mkdir(parents=True, exist_ok=True)
 
     def reopen() -> Forge:
@@ -72,10 +94,25 @@ def run(*, job_id: str, config: Path | None, report_only: bool = False) -> int:
     # A new run of the job supersedes an older run's pending report: a retry trying right
     # now holds the lock (this run waits for it); later ones find nothing pending.
     with reporting.locked(job_dir):
+        data = reporting.load(job_dir)
+        guard.check("starting on the issue", data)
+        kept = ended_earlier(data, job.run, job_dir)
+        if kept is not None:
+            # A killed attempt of this run had ended the job and reported it: keep that.
+            sys.stderr.write(
+                f"optirunner worker: job {job_id} attempt {job.attempts}: run {job.run} already"
+                f" ended ({kept.outcome.value}, report {data.get('state')}) in an earlier"
+                " attempt; its result is kept, nothing is run or posted again\n"
+            )
+            reopen().release_workspace(forge_job)  # the killed attempt could not remove it
+            return EXIT_BY_OUTCOME[kept.outcome]
+        (job_dir / REPORT_JSON).unlink(missing_ok=True)
         reporting.update(
             job_dir,
             state=reporting.STARTED,
             generation=f"{os.getpid()}-{time.time_ns()}",
+            fence=guard.token if guard.token is not None else stamped(data),
+            run=job.run,
             attempts=0,
             next_retry_at=None,
             last_error="",
@@ -87,10 +124,13 @@ def run(*, job_id: str, config: Path | None, report_only: bool = False) -> int:
     forge = reopen()
     handle = forge.start(forge_job)
     reporting.update(job_dir, handle=handle.to_dict())
-    reporter = _Reporter(settings.forge, job_dir)
+    faults.reached("forge:started")
+    reporter = _Reporter(settings.forge, job_dir, guard)
     try:
         repo = forge.prepare_workspace(forge_job)
         return _optimize(settings, job_id, job.attempts, repo, job.spec, (forge, handle), reporter)
+    except StaleAttempt:
+        raise
     except OptirunnerError as exc:  # a bad spec or a failed clone: say so on the issue
         failed = JobResult(job_id, JobOutcome.FAILED, dict(job.spec), time.time(), time.time())
         failed.message = str(exc)
@@ -98,6 +138,21 @@ def run(*, job_id: str, config: Path | None, report_only: bool = False) -> int:
         raise
     finally:
         forge.release_workspace(forge_job)
+
+
+def ended_earlier(data: dict[str, Any], run: int, job_dir: Path) -> JobResult | None:
+    """The result of this run, if an earlier attempt of it ended the job and reported it.
+
+    The report was posted, is pending (serve retries it) or could not be posted: either way
+    the job ran to its end, and running it again would only post the same thing twice.
+    """
+    if data.get("run") != run or data.get("state") not in _ENDED:
+        return None
+    try:
+        raw = json.loads((job_dir / REPORT_JSON).read_text(encoding="utf-8"))
+        return reporting.result_from_dict(raw)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # the job's own report is gone: run it again
 
 
 def _reports_to_forge(settings: Settings, job: ForgeJob) -> bool:
@@ -120,7 +175,9 @@ def _optimize(
 ) -> int:
     spec = jobspec.build_spec(settings, repo, job_spec, jobspec.repo_defaults(repo))
     sys.stderr.write(f"optirunner worker: job {job_id} attempt {attempt}: {spec.repo}\n")
-    observer = _progress_observer(*forge) if forge is not None else None
+    observer = None
+    if forge is not None and reporter is not None:
+        observer = _progress_observer(*forge, reporter)
     # SIGTERM (a cancel) ends the job like Ctrl-C: recorded as cancelled, cleaned up.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -137,19 +194,25 @@ def _optimize(
 
 
 def _progress_observer(
-    forge: Forge, handle: ProgressHandle
+    forge: Forge, handle: ProgressHandle, reporter: _Reporter
 ) -> Callable[[str, dict[str, Any]], None]:
-    """Edit the issue's note as stages start (at most every few seconds: no noise)."""
+    """Edit the issue's note as stages start (at most every few seconds: no noise).
+
+    Under the forge lock and the fence: a stale attempt's progress must not replace a
+    newer attempt's report.
+    """
     last = [0.0]
 
     def observe(event: str, data: dict[str, Any]) -> None:
         if event != "stage" or time.monotonic() - last[0] < PROGRESS_EVERY_S:
             return
         last[0] = time.monotonic()
-        try:
-            forge.progress(handle, f"stage: {data.get('name', '?')}")
-        except ForgeError as exc:  # progress is best effort; the final report is not
-            sys.stderr.write(f"optirunner worker: progress note not updated: {exc}\n")
+        with reporting.locked(reporter.job_dir):
+            reporter.guard.check("editing the note", reporting.load(reporter.job_dir))
+            try:
+                forge.progress(handle, f"stage: {data.get('name', '?')}")
+            except ForgeError as exc:  # progress is best effort; the final report is not
+                sys.stderr.write(f"optirunner worker: progress note not updated: {exc}\n")
 
     return observe
 
@@ -161,14 +224,18 @@ class _Reporter:
     request by name), so a retry after a lost response posts nothing twice.
     """
 
-    def __init__(self, settings: ForgeSettings, job_dir: Path) -> None:
+    def __init__(self, settings: ForgeSettings, job_dir: Path, guard: Fence) -> None:
         self.settings = settings
         self.job_dir = job_dir
+        self.guard = guard
 
     def finish(self, forge: Forge, handle: ProgressHandle, result: JobResult) -> None:
         """The first try, at once; on an outage the report is pending and serve retries it."""
         with reporting.locked(self.job_dir):
+            self.guard.check("posting the report", reporting.load(self.job_dir))
+            faults.reached("forge:post")
             post_report(self.settings, self.job_dir, lambda: forge, handle, result, 1, time.time())
+        faults.reached("forge:posted")
 
 
 def post_report(

@@ -297,16 +297,19 @@ class LocalSandbox:
 def _preexec(
     request: RunRequest, cgroup: PidsCgroup | None, confine: Callable[[], None] | None
 ) -> Callable[[], None]:
-    """Between fork and exec: the cgroup and rlimits (as the runner), then the confinement."""
+    """Between fork and exec: the cgroup and rlimits (as the runner), then the confinement.
+
+    Last, the parent-death signal: a command never outlives the worker that runs it.
+    """
     limit = _limiter(request.limits, cgroup)
-    if confine is None:
-        return limit
 
-    def both() -> None:
+    def child() -> None:
         limit()
-        confine()
+        if confine is not None:
+            confine()
+        unprivileged.die_with_parent()
 
-    return both
+    return child
 
 
 def _popen(

@@ -33,6 +33,7 @@ _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _LANDLOCK_CREATE_RULESET_VERSION = 1
 _LANDLOCK_RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_PDEATHSIG = 1
 _PR_CAPBSET_DROP = 24
 _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 #: Landlock's filesystem rights that change something (reading stays as Unix allows).
@@ -196,6 +197,16 @@ def last_capability() -> int:
         return int(Path("/proc/sys/kernel/cap_last_cap").read_text())
     except (OSError, ValueError):
         return 63
+
+
+def die_with_parent() -> None:
+    """In a child before exec: SIGKILL when the worker that started it dies (even by SIGKILL).
+
+    Set last: a change of credentials clears it. A sandboxed command then never outlives
+    a killed job (bubblewrap, with `--die-with-parent`, takes its whole sandbox with it).
+    """
+    if _libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0) != 0:  # 9: SIGKILL
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
 
 def confine(who: Identity, ruleset: int | None, last_cap: int) -> Callable[[], None]:

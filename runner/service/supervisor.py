@@ -30,6 +30,7 @@ from typing import Any
 from runner import paths
 from runner.config import Settings
 from runner.forge import reporting
+from runner.service import launch, procs
 from runner.service.metrics import Metrics
 from runner.store.db import StoreError
 from runner.store.models import TERMINAL, Job, JobEvent
@@ -178,18 +179,28 @@ class Supervisor:
     # -- starting and ending workers ---------------------------------------------------------
     async def _start(self, job: Job) -> None:
         job_dir = paths.JobDir.create(self.settings.state_dir, job.id)
-        # A new attempt supersedes an earlier attempt's report (its message would mislead).
-        job_dir.path(paths.REPORT_JSON).unlink(missing_ok=True)
+        # What a dead attempt left running (its worker's helpers) ends before this one.
+        killed = await asyncio.to_thread(procs.end_leftovers, job_dir.root)
+        if killed:
+            log.warning(
+                "job %s: killed %d process(es) of its previous attempt", job.id, len(killed)
+            )
         with open(job_dir.path(WORKER_LOG), "ab") as log_file:
             os.chmod(job_dir.path(WORKER_LOG), 0o600)
+            # Through the launcher: the worker dies with this process from its first
+            # instruction; `--fence` is its claim's token (runner/service/fence.py).
             process = await asyncio.create_subprocess_exec(
+                *launch.prefix(),
                 *self.argv_for(job.id),
+                "--fence",
+                str(job.fence),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
                 start_new_session=True,  # its own process group: one kill reaches all of it
             )
         _lower_priority(process.pid, self.settings.service.worker_nice)
+        await asyncio.to_thread(procs.record, job_dir.root, process.pid)
         now = self.clock()
         run = _Running(job, process, now, now)
         self.running[job.id] = run
@@ -198,6 +209,7 @@ class Supervisor:
 
     async def _wait(self, run: _Running) -> None:
         code = await run.process.wait()
+        self._kill(run.process, signal.SIGKILL)  # what it left in its group ends with it
         event = event_for_exit(code, aborted=run.aborted, cancel_requested=run.cancel_sent)
         message = _message(self.settings, run.job.id, code)
         try:
@@ -277,6 +289,7 @@ class Supervisor:
         job_dir = paths.JobDir.create(self.settings.state_dir, job_id)
         with open(job_dir.path(WORKER_LOG), "ab") as log_file:
             process = await asyncio.create_subprocess_exec(
+                *launch.prefix(),
                 *self.report_argv_for(job_id),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_file,
@@ -345,7 +358,7 @@ class Supervisor:
 
     @staticmethod
     def _kill(process: asyncio.subprocess.Process, signum: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):  # already gone
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
             os.killpg(process.pid, signum)
 
 

@@ -89,7 +89,8 @@ def test_kill_9_then_restart_runs_the_job_again(
     assert job.attempts == 2  # the killed attempt and the one that succeeded
     assert len(store.list()) == 1
     log = (first.settings.state_dir / "jobs" / job_id / "worker.log").read_text()
-    assert log.count("optirunner worker: job") == 2
+    # The first worker died with serve (it may not have written a line); one run ended.
+    assert log.count("optirunner worker: succeeded") == 1
 
 
 def test_sigterm_drains_and_notifies_systemd(
