@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner import faults
 from runner.errors import OptirunnerError
 
 log = logging.getLogger("optirunner.telemetry.spool")
@@ -153,6 +154,7 @@ class Spool:
                         (created, error, len(payload), payload),
                     )
                     ids.append(int(cursor.lastrowid or 0))
+                faults.reached("spool:append")  # the crash-safety suite kills a writer here
                 dropped = self._enforce_bounds(db)
         except sqlite3.DatabaseError as exc:
             raise SpoolError(
