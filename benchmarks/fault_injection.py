@@ -68,7 +68,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         )
     out += [
         "",
-        "| jobs | kills per job | lost (not succeeded) | run to the end twice "
+        "| jobs | kills per job | lost (not succeeded) | attempts that ran the job to its end "
         "| notes created | merge requests created |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
@@ -77,7 +77,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         by_kills[(job["victim"], int(job["kills"]))].append(job)
     for (victim, count), group in by_kills.items():
         lost = sum(job["state"] != "succeeded" for job in group)
-        twice = sum(int(job["runs_to_the_end"]) > 1 for job in group)
+        twice = ", ".join(sorted({str(job["runs_to_the_end"]) for job in group}))
         notes = sorted({job.get("notes_created", "-") for job in group}, key=str)
         mrs = sorted({job.get("merge_requests_created", "-") for job in group}, key=str)
         out.append(
