@@ -18,7 +18,6 @@ import os
 import random
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,7 +58,7 @@ def run(
     `report_only`: no job, one more try at the job's pending report (started by `serve`).
     `fence`: the token of the claim this attempt runs under (given by `serve`).
     """
-    _die_with_parent()
+    # It dies with `serve`: the launcher set its parent-death signal (runner/service/launch.py).
     settings = load_settings(config)
     init_sentry(settings)  # the runner's own errors, redacted; nothing without a DSN
     store = open_store(settings)
@@ -349,21 +348,3 @@ def retry_report(settings: Settings, job_dir: Path, job: ForgeJob) -> int:
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
-
-
-def _die_with_parent() -> None:
-    """If `serve` dies (even by SIGKILL), end this worker's whole process group.
-
-    Its lease then expires and another listener runs the job again; a worker without a
-    listener would finish a job nobody records.
-    """
-    if os.getpgid(0) != os.getpid():
-        return  # not started by the supervisor (no group of its own): never kill the caller's
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os.killpg(os.getpgid(0), signal.SIGKILL)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -52,7 +52,7 @@ from .test_forge_e2e import (
     worker_log,
     world,  # noqa: F401 - the fixture
 )
-from .test_serve import worker_pids
+from .test_serve import alive, worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -92,14 +92,6 @@ def reached(folder: Path, point: str, timeout: float, explain: object = None) ->
 
     wait_for(there, timeout, f"a process at {point}")
     return int(taken.read_text().split()[0])
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def leftovers(tmp: Path, keep: set[int]) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.service import procs
 from runner.store.models import JobState
 from runner.store.queue import JobStore
 
@@ -60,12 +61,9 @@ def worker_pids(serve: Serve) -> list[int]:
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return stat[0] != "Z"
+    """Running (not gone, not a zombie)."""
+    fields = procs.stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 def test_kill_9_then_restart_runs_the_job_again(
