@@ -1280,12 +1280,17 @@ def _targets_env(environ: dict[str, str]) -> list[str]:
     return targets
 
 
-def _seed_hypothesis(seed: int) -> None:
+def _seed_hypothesis(seed: int, items: Any) -> None:
     """Hypothesis draws its examples from its own entropy and replays those its database
     kept from the last run: two runs of the same tests then call the targets on different
     inputs (sympy's core tests: ~20 calls of `igcd` more or fewer from run to run). When
     the project uses it (imported by now), both runs get the seed (as `--hypothesis-seed`
-    would) and no database, on top of the project's own profile; an explicit seed stays."""
+    would) and no database, on top of the project's own profile; an explicit `@seed` stays.
+
+    A test's settings are bound when `@given` decorates it, at import: the collected tests
+    get theirs replaced, without derandomizing. Hypothesis's `ci` profile (loaded when it
+    sees `CI` or a CI system's variable) derandomizes, and a derandomized test ignores the
+    forced seed: the seed would no longer decide what the tests draw."""
     core: Any = sys.modules.get("hypothesis.core")
     hypothesis: Any = sys.modules.get("hypothesis")
     if core is None or hypothesis is None:
@@ -1294,8 +1299,17 @@ def _seed_hypothesis(seed: int) -> None:
         if getattr(core, "global_force_seed", None) is None:
             core.global_force_seed = seed
         settings = hypothesis.settings
-        settings.register_profile("optirunner-recording", database=None)
+        settings.register_profile("optirunner-recording", database=None, derandomize=False)
         settings.load_profile("optirunner-recording")
+        for item in items:
+            test: Any = getattr(item, "function", None)
+            bound = getattr(test, "_hypothesis_internal_use_settings", None)
+            if bound is None or getattr(test, "_hypothesis_internal_use_seed", None) is not None:
+                continue
+            if bound.derandomize or bound.database is not None:
+                test._hypothesis_internal_use_settings = settings(
+                    bound, database=None, derandomize=False
+                )
 
 
 class RecordingSession:
@@ -1318,7 +1332,7 @@ class RecordingSession:
             self.installer.wrap_copies()
             self.installer.rebind(session.config.pluginmanager.get_plugins())
         if self.seed is not None:
-            _seed_hypothesis(self.seed)
+            _seed_hypothesis(self.seed, session.items)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:

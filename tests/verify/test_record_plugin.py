@@ -110,7 +110,12 @@ def make_project(root: Path, module: str = MODULE) -> Path:
 
 
 def run_recorded(
-    project: Path, out: Path, *, seed: int = 7, targets: list[str] = TARGETS
+    project: Path,
+    out: Path,
+    *,
+    seed: int = 7,
+    targets: list[str] = TARGETS,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the project's suite with the recorder, as the runner will."""
     plugins = install_plugin(project)
@@ -119,7 +124,9 @@ def run_recorded(
         for name, value in os.environ.items()
         if not name.startswith(("PYTEST_", "OPTIRUNNER_"))  # nothing of the outer pytest leaks
     }
+    env.pop("CI", None)  # Hypothesis loads its derandomizing `ci` profile when it sees it
     env.update(record_env(targets, out, plugins, seed, str(project)))
+    env.update(extra_env or {})
     argv = with_plugin([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"])
     assert argv is not None
     return subprocess.run(
@@ -236,18 +243,23 @@ def test_total_any(values):
 """
 
 
-def test_hypothesis_draws_the_same_examples_in_every_recorded_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ci", [{}, {"CI": "true"}], ids=["local", "ci-profile"])
+def test_hypothesis_draws_the_same_examples_in_every_recorded_run(
+    tmp_path: Path, ci: dict[str, str]
+) -> None:
     """Hypothesis has its own entropy and replays what its database kept from the last
     run in the same folder: without the seed, a second run calls `total` on other lists
-    (sympy's core tests: a different number of `igcd` calls from run to run)."""
+    (sympy's core tests: a different number of `igcd` calls from run to run). Under `CI`,
+    Hypothesis loads its `ci` profile, which derandomizes and so ignored the seed."""
     project = make_project(tmp_path / "project")
     (project / "tests" / "test_mod.py").write_text(HYPOTHESIS_TESTS)
-    first = recorded(project, tmp_path / "first.json", targets=["pkg/mod.py::total"])
-    again = recorded(project, tmp_path / "again.json", targets=["pkg/mod.py::total"])
+    target = ["pkg/mod.py::total"]
+    first = recorded(project, tmp_path / "first.json", targets=target, extra_env=ci)
+    again = recorded(project, tmp_path / "again.json", targets=target, extra_env=ci)
     calls = first.targets["pkg/mod.py::total"]
     assert len(calls) >= 30  # the project's profile (30 examples) still applies
     assert first.targets == again.targets
-    other = recorded(project, tmp_path / "other.json", seed=8, targets=["pkg/mod.py::total"])
+    other = recorded(project, tmp_path / "other.json", seed=8, targets=target, extra_env=ci)
     assert other.targets != first.targets  # the seed decides, nothing else
 
 
