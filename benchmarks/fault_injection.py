@@ -8,7 +8,7 @@ The measurement is the crash-safety suite itself (tests/service/test_crash_safet
 `optirunner serve`, real SIGKILL, a fake GitLab): each run of it appends one line per kill
 (the time from the kill until the job's next worker started) and one per job (its end
 state, how many attempts ran the job to its end, notes and merge requests created) to
-OPTIRUNNER_FAULT_LOG. `--summarize` reads such logs (e.g. of a CI run with the variable
+FAULT_INJECTION_LOG. `--summarize` reads such logs (e.g. of a CI run with the variable
 set) instead of running the suite.
 """
 
@@ -36,7 +36,7 @@ def run_suite(runs: int, log: Path) -> int:
         print(f"run {number}/{runs} ...", file=sys.stderr, flush=True)
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE, "-k", SELECT],
-            env={**os.environ, "OPTIRUNNER_FAULT_LOG": str(log)},
+            env={**os.environ, "FAULT_INJECTION_LOG": str(log)},
             check=False,
         )
         failed += proc.returncode != 0

@@ -127,8 +127,9 @@ def worker_pid(job_dir: Path) -> int | None:
 
 
 def measured(kind: str, **fields: object) -> None:
-    """One line for benchmarks/fault_injection.py, when it asks (OPTIRUNNER_FAULT_LOG)."""
-    target = os.environ.get("OPTIRUNNER_FAULT_LOG")
+    """One line for benchmarks/fault_injection.py, when it asks (FAULT_INJECTION_LOG:
+    not OPTIRUNNER_*, which tests/conftest.py clears for every test)."""
+    target = os.environ.get("FAULT_INJECTION_LOG")
     if target:
         with open(target, "a", encoding="utf-8") as out:
             out.write(json.dumps({"kind": kind, **fields}) + "\n")
