@@ -277,6 +277,55 @@ def jobs_replay(job_id: JobIdArg, config: ConfigOption = None) -> None:
     _job_action("replay", job_id, config)
 
 
+tokens_app = typer.Typer(
+    help="API and dashboard tokens: add, list, revoke (stored as hashes).", no_args_is_help=True
+)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("add")
+def tokens_add(
+    name: Annotated[
+        str, typer.Option("--name", help="Who or what uses it (e.g. alice, prometheus)")
+    ],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="metrics (scrapes /metrics), viewer (reads jobs and pages), operator (also "
+            "cancels and replays through the API)",
+        ),
+    ] = "viewer",
+    config: ConfigOption = None,
+) -> None:
+    """Create a token and print it (once: only its hash is kept)."""
+    from runner.commands import tokens as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.add(name=name, role=role, config=config)))
+
+
+@tokens_app.command("list")
+def tokens_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the tokens (ids, names, roles, last use; never the values)."""
+    from runner.commands import tokens as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.list_tokens(as_json=as_json, config=config)))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    ref: Annotated[str, typer.Argument(help="The token's id or name (see `tokens list`)")],
+    config: ConfigOption = None,
+) -> None:
+    """Revoke a token; its dashboard sessions end with it."""
+    from runner.commands import tokens as command  # noqa: PLC0415 - keep start-up fast
+
+    raise typer.Exit(_guard(lambda: command.revoke(ref=ref, config=config)))
+
+
 db_app = typer.Typer(help="The job database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -123,6 +123,33 @@ reports = Table(
 )
 
 
+# API tokens of the dashboard and the job API (`optirunner tokens add|list|revoke`): only
+# the SHA-256 of each secret is kept (tokens are 256 random bits: a slow hash adds nothing).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Column("revoked_at", Float),
+)
+
+# Browser sessions: a token exchanged once for a cookie. The key is the SHA-256 of the
+# cookie's secret; revoking the token ends its sessions (they are looked up through it).
+api_sessions = Table(
+    "api_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("token_id", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_api_sessions_token", "token_id"),
+)
+
+
 @dataclass(frozen=True)
 class Job:
     """One row of `jobs`, as the rest of the runner sees it."""

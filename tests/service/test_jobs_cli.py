@@ -36,7 +36,7 @@ def test_not_set_up_says_what_to_do(config: Path) -> None:
 
 def test_upgrade_list_show_cancel_replay_logs(config: Path) -> None:
     code, out = invoke("db", "upgrade", "-c", str(config))
-    assert (code, out.strip()) == (0, "job database at revision 0003")
+    assert (code, out.strip()) == (0, "job database at revision 0004")
     store = open_store(load_settings(config))
     a = store.enqueue("a", {"targets": ["x.py::f"]}, {"forge": "gitlab", "issue": "1"}).job_id
     b = store.enqueue("b", {}, {}).job_id

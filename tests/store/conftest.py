@@ -75,7 +75,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         return
     pg: Engine = request.getfixturevalue("pg_engine")
     with pg.begin() as conn:
-        conn.execute(text("TRUNCATE jobs, reports"))
+        conn.execute(text("TRUNCATE jobs, reports, api_tokens, api_sessions"))
     yield pg
 
 

@@ -1,0 +1,1 @@
+"""The authenticated HTTP surface: tokens and roles, the job API and the dashboard pages."""
