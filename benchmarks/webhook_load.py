@@ -116,7 +116,25 @@ def main() -> int:
             latencies, statuses = asyncio.run(
                 load(f"{base}/webhooks/gitlab", args.rate, args.seconds)
             )
-            running = httpx.get(f"{base}/api/jobs?state=running").json()["jobs"]
+            token = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "runner",
+                    "tokens",
+                    "add",
+                    "--name",
+                    "bench",
+                    "--config",
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            running = httpx.get(
+                f"{base}/api/jobs?state=running", headers={"Authorization": f"Bearer {token}"}
+            ).json()["jobs"]
         finally:
             os.killpg(serve.pid, signal.SIGKILL)
             serve.wait()

@@ -282,6 +282,11 @@ fi
 LEADER=""
 NSPAWN_PID=""
 in_boot() { nsenter -t "$LEADER" -a -- "$@"; }
+# A viewer token for the job API, made as the service's user (`optirunner tokens add`).
+api_token() {
+    in_boot runuser -u optirunner -- env HOME=/var/lib/optirunner \
+        STATE_DIRECTORY=/var/lib/optirunner optirunner tokens add --name "deb-test-$1" --role viewer
+}
 # Start the container (in this shell: its PID and its init's are needed later).
 start_boot() {
     systemd-nspawn -q --boot --register=no --keep-unit -D "$ROOT" --private-network \
@@ -366,11 +371,13 @@ EOF
         systemctl restart optirunner
         systemctl show -p ActiveState,SubState,MainPID optirunner"
     # The fixture delivery, pointed at the mapped project and the demo target; the secret
-    # is decrypted inside the container and never printed.
-    local out
+    # is decrypted inside the container and never printed. The job API takes a token.
+    local out token
+    token=$(api_token job-step)
     out=$(in_boot /usr/bin/python3 -c '
 import json, subprocess, sys, time, urllib.error, urllib.request
-project, target = sys.argv[1:3]
+project, target, api_token = sys.argv[1:4]
+auth = {"Authorization": "Bearer " + api_token}
 body = json.load(sys.stdin)
 body["project"]["path_with_namespace"] = project
 body["object_attributes"]["note"] = "/optimize " + target
@@ -395,7 +402,8 @@ assert r.status == 202, "the webhook was not queued"
 job = json.loads(answer)["job_id"]
 deadline, state = time.monotonic() + 60, None
 while time.monotonic() < deadline:
-    data = json.load(urllib.request.urlopen(api + "/api/jobs/" + job, timeout=10))
+    data = json.load(urllib.request.urlopen(
+        urllib.request.Request(api + "/api/jobs/" + job, headers=auth), timeout=10))
     if data["state"] != state:
         state = data["state"]
         print("job %s: %s" % (job, state), flush=True)
@@ -404,7 +412,7 @@ while time.monotonic() < deadline:
     time.sleep(0.25)
 assert state == "running", "job %s is %s, not running" % (job, state)
 print("job-id:", job)
-' "$JOB_PROJECT" "$JOB_TARGET" <"$TOP/$JOB_FIXTURE" 2>&1) || { echo "$out"; return 1; }
+' "$JOB_PROJECT" "$JOB_TARGET" "$token" <"$TOP/$JOB_FIXTURE" 2>&1) || { echo "$out"; return 1; }
     echo "$out"
     echo "$out" | sed -n 's/^job-id: //p' >"$LOG/job-id.txt"
     test -s "$LOG/job-id.txt"
@@ -422,7 +430,9 @@ stop_drains() {
             return 1
         fi
         echo "job $job: $(in_boot /usr/bin/python3 -c 'import json, sys, urllib.request as u
-print(json.load(u.urlopen("http://127.0.0.1:8480/api/jobs/" + sys.argv[1], timeout=10))["state"])' "$job")"
+req = u.Request("http://127.0.0.1:8480/api/jobs/" + sys.argv[1],
+                headers={"Authorization": "Bearer " + sys.argv[2]})
+print(json.load(u.urlopen(req, timeout=10))["state"])' "$job" "$(api_token stop-step)")"
     fi
     cursor=$(in_boot journalctl -n 1 --show-cursor -q -o cat --no-pager | sed -n 's/^-- cursor: //p')
     cgroup=$(in_boot systemctl show -P ControlGroup optirunner)

@@ -153,6 +153,19 @@ class ServiceSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="address the HTTP listener binds")
     port: int = Field(8480, ge=0, le=65535, description="HTTP port (0: any free port)")
+    api_host: str = Field(
+        "127.0.0.1", description="address of the separate API and dashboard listener"
+    )
+    api_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="serve the API, /metrics and the dashboard on this port only, apart from "
+        "the webhooks (unset: one listener serves both; 0: any free port)",
+    )
+    session_ttl_s: float = Field(
+        43200.0, ge=60, le=30 * 86400, description="a dashboard sign-in lasts this long"
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default SQLite at <state_dir>/optirunner.db"
     )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from runner.config import Settings
 from runner.errors import OptirunnerError
@@ -31,7 +32,13 @@ from runner.service.systemd import Notifier
 from runner.store import db
 from runner.store.factory import open_store
 from runner.store.queue import JobStore
-from runner.telemetry.setup import build_shipper, describe_remote_sinks, spool_path
+from runner.telemetry.redact import Redactor
+from runner.telemetry.setup import (
+    build_shipper,
+    describe_remote_sinks,
+    settings_secrets,
+    spool_path,
+)
 from runner.webhooks.app import AppState, create_app
 
 log = logging.getLogger("optirunner.listener")
@@ -74,6 +81,7 @@ class Listener:
         self.store: JobStore | None = None
         self.supervisor: Supervisor | None = None
         self.server: uvicorn.Server | None = None
+        self.api_server: uvicorn.Server | None = None  # service.api_port: the API apart
         self._ship_stop = asyncio.Event()
         self._shipper: asyncio.Task[None] | None = None
 
@@ -100,6 +108,8 @@ class Listener:
             metrics,
             clock=self.clock,
             accepting=lambda: supervisor.accepting,
+            jobs_dir=self.settings.state_dir / "jobs",
+            redactor=Redactor(settings_secrets(self.settings)),
         )
         await self._start_http(state)
         self._start_shipper()
@@ -137,8 +147,9 @@ class Listener:
                     "aborting %d job(s); they return to the queue", len(self.supervisor.running)
                 )
                 await self.supervisor.abort()
-        if self.server is not None:
-            await self.server.shutdown()
+        for server in (self.server, self.api_server):
+            if server is not None:
+                await server.shutdown()
         if self._shipper is not None:  # what is not acknowledged stays in the spool
             self._ship_stop.set()
             with contextlib.suppress(Exception):
@@ -185,26 +196,18 @@ class Listener:
         return True
 
     async def _start_http(self, state: AppState) -> None:
+        """One listener for everything, or (service.api_port set) the webhooks on
+        host:port and the API, /metrics and the dashboard on api_host:api_port."""
         svc = self.settings.service
-        config = uvicorn.Config(
-            create_app(state),
-            host=svc.host,
-            port=svc.port,
-            lifespan="off",
-            http="auto",  # httptools when installed (a dependency): cheaper than h11
-            log_config=None,
-            access_log=False,
+        if svc.api_port is None:
+            self.server = await _serve(create_app(state), svc.host, svc.port, "listening")
+            return
+        self.server = await _serve(
+            create_app(state, api=False), svc.host, svc.port, "webhooks listening"
         )
-        config.load()
-        self.server = uvicorn.Server(config)
-        self.server.lifespan = config.lifespan_class(config)
-        try:
-            await self.server.startup()
-        except SystemExit:
-            # uvicorn exits the process when it cannot bind; say why instead.
-            raise OptirunnerError(f"cannot listen on {svc.host}:{svc.port}") from None
-        sock = self.server.servers[0].sockets[0].getsockname()
-        log.info("listening on http://%s:%d", sock[0], sock[1])
+        self.api_server = await _serve(
+            create_app(state, webhooks=False), svc.api_host, svc.api_port, "API listening"
+        )
 
     def _on_signal(self, signum: int) -> None:
         if self.flags.should_exit:
@@ -216,3 +219,27 @@ class Listener:
             if self.supervisor is not None:
                 self.supervisor.accepting = False
         self.flags.wake.set()
+
+
+async def _serve(app: FastAPI, host: str, port: int, what: str) -> uvicorn.Server:
+    """A started uvicorn server for `app` (its serving task runs in this loop)."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        http="auto",  # httptools when installed (a dependency): cheaper than h11
+        log_config=None,
+        access_log=False,
+    )
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    try:
+        await server.startup()
+    except SystemExit:
+        # uvicorn exits the process when it cannot bind; say why instead.
+        raise OptirunnerError(f"cannot listen on {host}:{port}") from None
+    sock = server.servers[0].sockets[0].getsockname()
+    log.info("%s on http://%s:%d", what, sock[0], sock[1])
+    return server

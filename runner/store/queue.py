@@ -6,6 +6,7 @@ randomness are injected so tests never sleep.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import random
 import secrets
@@ -324,13 +325,35 @@ class JobStore:
         with self._tx() as conn:
             return self._get(conn, job_id)
 
-    def list(self, state: JobState | None = None, limit: int = 100) -> list[Job]:
-        """Newest first, optionally of one state."""
-        query = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+    def list(
+        self,
+        state: JobState | None = None,
+        limit: int = 100,
+        *,
+        offset: int = 0,
+        repository: str | None = None,
+    ) -> list[Job]:
+        """Newest first, optionally of one state and of one repository (the source's
+        `project_path`), from `offset` on."""
+        query = (
+            select(jobs)
+            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         if state is not None:
             query = query.where(jobs.c.state == state.value)
+        if repository is not None:
+            query = query.where(jobs.c.source["project_path"].as_string() == repository)
         with self._tx() as conn:
             return [Job.from_row(r) for r in conn.execute(query)]
+
+    def repositories(self) -> builtins.list[str]:
+        """The repositories jobs came from (for the dashboard's filter), sorted."""
+        path = jobs.c.source["project_path"].as_string()
+        query = select(path).where(path.is_not(None)).distinct()
+        with self._tx() as conn:
+            return sorted(str(r[0]) for r in conn.execute(query))
 
     def counts(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state present)."""

@@ -1,7 +1,9 @@
-"""The HTTP surface: webhooks, health, metrics and a read-only job API (FastAPI).
+"""The HTTP surface: webhooks and health here; the guarded job API, `/metrics` and the
+dashboard from `runner.api` (FastAPI).
 
 Routes are thin: bytes in, `receive()` decides, the store queues, the answer says why.
-A delivery is answered only after its job is durably queued.
+A delivery is answered only after its job is durably queued. With `service.api_port` set,
+the listener serves two apps: webhooks (facing the forge) and the API (kept internal).
 """
 
 from __future__ import annotations
@@ -9,52 +11,56 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
 
 import anyio
-from fastapi import FastAPI, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from runner import __version__
-from runner.config import ServiceSettings
-from runner.service.metrics import CONTENT_TYPE, Metrics
+from runner.api import jobs as jobs_api
+from runner.api import pages
+from runner.api.state import AppState
 from runner.store import db
-from runner.store.models import JobState
-from runner.store.queue import JobStore
 from runner.webhooks.contract import (
     GITLAB_REQUEST,
     JIRA_REQUEST,
     WEBHOOK_RESPONSES,
     Health,
-    JobList,
-    JobRecord,
     Readiness,
-    api_responses,
 )
 from runner.webhooks.decision import Decision, Ignored
 from runner.webhooks.receive import FORGES, receive
 from runner.webhooks.verify import Rejected
 
+__all__ = ["AppState", "create_app"]
+
 log = logging.getLogger("optirunner.webhooks")
 REASON_CHARS = 300
 
 
-@dataclass
-class AppState:
-    """What the routes need; built once by the listener (or a test)."""
-
-    settings: ServiceSettings
-    store: JobStore
-    metrics: Metrics
-    clock: Callable[[], float] = time.time
-    accepting: Callable[[], bool] = lambda: True
-
-
-def create_app(state: AppState) -> FastAPI:
-    """The ASGI application for one listener."""
+def create_app(state: AppState, *, webhooks: bool = True, api: bool = True) -> FastAPI:
+    """The ASGI application of one listener: the webhook routes, the API's, or both."""
     app = FastAPI(title="optirunner", version=__version__, docs_url=None, redoc_url=None)
+    if webhooks:
+        _add_webhook_routes(app, state)
 
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
+    async def readyz() -> Response:
+        checks = await anyio.to_thread.run_sync(_readiness, state)
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    if api:
+        jobs_api.add_routes(app, state)
+        pages.add_routes(app, state)
+    return app
+
+
+def _add_webhook_routes(app: FastAPI, state: AppState) -> None:
     for forge, request_doc in (("gitlab", GITLAB_REQUEST), ("jira", JIRA_REQUEST)):
         app.add_api_route(
             f"/webhooks/{forge}",
@@ -70,41 +76,6 @@ def create_app(state: AppState) -> FastAPI:
     @app.post("/webhooks/{forge}", include_in_schema=False)
     async def unknown_webhook(forge: str, request: Request) -> Response:
         return await _webhook(state, forge, request)  # 404, counted as forge "unknown"
-
-    @app.get("/healthz", response_model=Health)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
-    async def readyz() -> Response:
-        checks = await anyio.to_thread.run_sync(_readiness, state)
-        status = 200 if all(checks.values()) else 503
-        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
-
-    @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> Response:
-        body = await anyio.to_thread.run_sync(state.metrics.render)
-        return Response(body, media_type=CONTENT_TYPE)
-
-    @app.get("/api/jobs", responses=api_responses(JobList, 400, "Unknown state"))
-    async def list_jobs(
-        wanted: Annotated[
-            str | None,
-            Query(
-                alias="state",
-                description="Only jobs in this state",
-                json_schema_extra={"enum": [s.value for s in JobState]},
-            ),
-        ] = None,
-        limit: Annotated[int, Query(description="At most this many, clamped to 1..1000")] = 100,
-    ) -> Response:
-        return await _list_jobs(state, wanted, limit)
-
-    @app.get("/api/jobs/{job_id}", responses=api_responses(JobRecord, 404, "No such job"))
-    async def show_job(job_id: str) -> Response:
-        return await _show_job(state, job_id)
-
-    return app
 
 
 def _webhook_route(state: AppState, forge: str) -> Callable[[Request], Awaitable[Response]]:
@@ -187,41 +158,3 @@ def _readiness(state: AppState) -> dict[str, bool]:
     except Exception:  # readiness reports a failure, it never raises one
         log.warning("readiness: database check failed", exc_info=True)
     return checks
-
-
-async def _list_jobs(state: AppState, wanted: str | None, limit: int) -> Response:
-    which: JobState | None = None
-    if wanted is not None:  # `?state=` too: an empty state is no state
-        try:
-            which = JobState(wanted)
-        except ValueError:
-            return JSONResponse({"error": f"unknown state {_short(wanted)!r}"}, status_code=400)
-    try:
-        jobs = await anyio.to_thread.run_sync(
-            lambda: state.store.list(which, max(1, min(limit, 1000)))
-        )
-    except db.StoreError as exc:
-        log.warning("job API: %s", exc)
-        return JSONResponse({"error": "job store unavailable"}, status_code=503)
-    payload: dict[str, Any] = {"jobs": [job.to_dict() for job in jobs]}
-    return JSONResponse(payload)
-
-
-async def _show_job(state: AppState, job_id: str) -> Response:
-    try:
-        job = await anyio.to_thread.run_sync(state.store.get, job_id)
-    except db.StoreError as exc:
-        # The store says "no job" and "unreachable" with one error: ask the database which.
-        if not await anyio.to_thread.run_sync(_answers, state):
-            log.warning("job API: %s", exc)
-            return JSONResponse({"error": "job store unavailable"}, status_code=503)
-        return JSONResponse({"error": f"no job {_short(job_id)!r}"}, status_code=404)
-    return JSONResponse(job.to_dict())
-
-
-def _answers(state: AppState) -> bool:
-    try:
-        db.ping(state.store.engine)
-    except db.StoreError:
-        return False
-    return True

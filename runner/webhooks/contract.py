@@ -92,13 +92,46 @@ def _rejections(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Rejection, "description": reasons[status]} for status in statuses}
 
 
+class JobAction(_Answer):
+    """What `POST /api/jobs/{id}/cancel|replay` did: the job's state now."""
+
+    job_id: str
+    state: str
+
+
+class Session(_Answer):
+    """`POST /api/session`: the cookie is set; this is when it expires."""
+
+    name: str
+    role: str
+    expires_at: float
+
+
+# Stated with their media type: a route answering text (`/metrics`) refuses in JSON.
+_ERROR_JSON = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"error": {"type": "string"}},
+            "required": ["error"],
+            "additionalProperties": False,
+        }
+    }
+}
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No, a malformed, a revoked or a wrong token", "content": _ERROR_JSON},
+    403: {"description": "The token's role may not do this", "content": _ERROR_JSON},
+}
+
+
 def api_responses(
-    model: type[BaseModel], error: int, description: str
+    model: type[BaseModel], *errors: tuple[int, str]
 ) -> dict[int | str, dict[str, Any]]:
-    """The answers of a job API route: `model`, the `error` it may give, and 503."""
+    """The answers of a job API route: `model`, the errors it may give, 401/403 and 503."""
     return {
         200: {"model": model},
-        error: {"model": ApiError, "description": description},
+        **AUTH_ERRORS,
+        **{status: {"model": ApiError, "description": text} for status, text in errors},
         503: {"model": ApiError, "description": "The job store is unavailable"},
     }
 

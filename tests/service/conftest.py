@@ -15,10 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from runner.api.auth import Role
 from runner.config import load_settings
 from runner.store.factory import open_store
 from runner.store.models import Job, JobState
 from runner.store.queue import JobStore
+from runner.store.tokens import TokenStore
 
 REPO_KEY = "tiny/repo"
 TARGET = "tiny/core.py::ident"
@@ -73,6 +75,7 @@ class Serve:
         self.settings = load_settings(config)
         self.url = f"http://127.0.0.1:{self.settings.service.port}"
         self.log = config.parent / f"serve-{time.monotonic_ns()}.log"
+        self._token: str | None = None
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "runner", "serve", "--config", str(config)],
@@ -81,6 +84,17 @@ class Serve:
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
             )
+
+    def get(self, path: str, timeout: float = 5) -> httpx.Response:
+        """GET from the API with a viewer token (made on first use, in the job database)."""
+        if self._token is None:
+            store = open_store(self.settings)
+            try:
+                self._token = TokenStore(store.engine).add("tests", Role.VIEWER)[1]
+            finally:
+                store.engine.dispose()
+        headers = {"Authorization": f"Bearer {self._token}"}
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=timeout)
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from runner.config import load_settings
 from runner.store import db
 from runner.store.factory import open_store
@@ -69,7 +67,7 @@ def test_serve_keeps_serving_with_a_truncated_spool(
     assert Path(salvage.quarantined).name.startswith("spool.db.corrupt-")
     assert 0 < salvage.salvaged < 2000
     assert salvage.salvaged + (salvage.lost or 0) == 2000
-    metrics = httpx.get(f"{serve.url}/metrics", timeout=5).text
+    metrics = serve.get("/metrics").text
     assert "optirunner_spool_quarantined_total 1.0" in metrics
     assert (
         f'optirunner_spool_damaged_events_total{{result="salvaged"}} {salvage.salvaged}.0'

@@ -154,7 +154,7 @@ def deliver_note(serve: Serve, world: World) -> str:
 
 
 def job_state(serve: Serve, job_id: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{serve.url}/api/jobs/{job_id}", timeout=5).json())
+    return dict(serve.get(f"/api/jobs/{job_id}").json())
 
 
 def wait_done(serve: Serve, world: World, job_id: str, timeout: float = 80) -> None:
@@ -230,6 +230,13 @@ def test_optimize_comment_comes_back_to_the_issue(world: World, serves: list[Ser
     check_delivery(serve, world, job_id)
     assert len(world.requests("POST", "/issues/7/notes")) == 1
     assert len(world.requests("POST", "/merge_requests")) == 1
+    # The dashboard's view of the real job: its candidates, the report back, the log.
+    view = serve.get(f"/api/dashboard/jobs/{job_id}").json()
+    assert view["job"]["state"] == "succeeded"
+    assert view["candidates"], view
+    assert all(c["status"] for c in view["candidates"])
+    assert view["reporting"]["state"] == "posted"
+    assert view["log_tail"]
 
 
 def outage(seconds: float, hits: list[str]) -> Callable[[Recorded], str | None]:

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from starlette.requests import Request
 
+from runner.api.auth import Role
 from runner.service.metrics import Metrics
 from runner.store.db import make_engine, upgrade
 from runner.store.queue import JobStore
@@ -29,6 +30,12 @@ class Running:
         self.base_url = base_url
         self.store = store
         self.state = state
+        _, token = state.token_store.add("tests", Role.VIEWER)
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str) -> httpx.Response:
+        """GET with a viewer token (the API and /metrics answer 401 without one)."""
+        return httpx.get(f"{self.base_url}{path}", headers=self.headers)
 
 
 @pytest.fixture
@@ -64,9 +71,9 @@ def test_fixture_queues_one_job_and_resend_returns_it(server: Running) -> None:
     again = post_fixture(server, "gitlab", "note_issue_optimize_command")
     assert again.status_code == 200
     assert again.json() == {"status": "duplicate", "job_id": first.json()["job_id"]}
-    jobs = httpx.get(f"{server.base_url}/api/jobs").json()["jobs"]
+    jobs = server.get("/api/jobs").json()["jobs"]
     assert [j["id"] for j in jobs] == [first.json()["job_id"]]
-    job = httpx.get(f"{server.base_url}/api/jobs/{first.json()['job_id']}").json()
+    job = server.get(f"/api/jobs/{first.json()['job_id']}").json()
     assert job["spec"] == {"targets": ["src/widgets/csvparse.py::parse_rows"]}
     assert job["source"]["issue"] == "23"
 
@@ -116,7 +123,7 @@ def test_invalid_spec_is_answered_200_and_counted(server: Running) -> None:
     response = httpx.post(url, content=body, headers=headers)
     assert response.status_code == 200
     assert response.json()["reason"].startswith("no job:")
-    metrics = httpx.get(f"{server.base_url}/metrics").text
+    metrics = server.get("/metrics").text
     assert 'optirunner_webhooks_total{forge="gitlab",result="invalid_spec"} 1.0' in metrics
 
 
@@ -126,7 +133,7 @@ def test_health_ready_metrics(server: Running) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": True, "migrations": True, "workers": True}
     post_fixture(server, "jira", "cloud_comment_created")
-    text = httpx.get(f"{server.base_url}/metrics").text
+    text = server.get("/metrics").text
     assert 'optirunner_jobs{state="queued"} 1.0' in text
     assert "optirunner_queue_depth 1.0" in text
     assert 'optirunner_webhooks_total{forge="jira",result="queued"} 1.0' in text
@@ -142,9 +149,9 @@ def test_not_ready_when_workers_refuse(server: Running) -> None:
 
 
 def test_job_api_errors(server: Running) -> None:
-    assert httpx.get(f"{server.base_url}/api/jobs/nope").status_code == 404
-    assert httpx.get(f"{server.base_url}/api/jobs?state=bogus").status_code == 400
-    assert httpx.get(f"{server.base_url}/api/jobs?state=queued").json() == {"jobs": []}
+    assert server.get("/api/jobs/nope").status_code == 404
+    assert server.get("/api/jobs?state=bogus").status_code == 400
+    assert server.get("/api/jobs?state=queued").json() == {"jobs": []}
 
 
 # -- found by tests/webhooks/test_openapi_fuzz.py ---------------------------------------------
@@ -161,13 +168,13 @@ def test_job_api_says_503_when_the_store_is_down(server: Running, tmp_path: Path
     # Listing raised StoreError (500); showing said 404 "no job" for any id.
     server.state.store = broken_store(tmp_path)
     for path in ("/api/jobs", "/api/jobs/20260101-000000-0000000000"):
-        response = httpx.get(f"{server.base_url}{path}")
+        response = server.get(path)
         assert response.status_code == 503, path
         assert response.json() == {"error": "job store unavailable"}
 
 
 def test_empty_state_filter_is_400(server: Running) -> None:
-    response = httpx.get(f"{server.base_url}/api/jobs?state=")
+    response = server.get("/api/jobs?state=")
     assert response.status_code == 400
     assert response.json() == {"error": "unknown state ''"}
 

@@ -34,6 +34,7 @@ from schemathesis.checks import (
 from schemathesis.core import NotSet
 from starlette.testclient import TestClient
 
+from runner.api.auth import Role
 from runner.config import Settings
 from runner.service.metrics import Metrics
 from runner.store.factory import open_store
@@ -49,7 +50,18 @@ OPERATIONS = [
     ("GET", "/metrics"),
     ("GET", "/api/jobs"),
     ("GET", "/api/jobs/{job_id}"),
+    ("POST", "/api/jobs/{job_id}/cancel"),
+    ("POST", "/api/jobs/{job_id}/replay"),
+    ("POST", "/api/session"),
+    ("DELETE", "/api/session"),
+    ("GET", "/api/dashboard/jobs"),
+    ("GET", "/api/dashboard/jobs.csv"),
+    ("GET", "/api/dashboard/jobs/{job_id}"),
+    ("GET", "/api/dashboard/jobs/{job_id}/trace"),
+    ("GET", "/api/dashboard/queue"),
 ]
+# The guarded routes are fuzzed without a token (401) and with an operator's.
+OPERATOR: dict[str, str] = {}
 # What an authenticated case is held to: its body may break the documented shape on
 # purpose (negative mode), and a webhook tolerates unknown shapes with 200 "ignored".
 CONTRACT = [
@@ -91,7 +103,9 @@ def app(tmp_path: Path) -> Iterator[FastAPI]:
         }
     )
     store = open_store(config, migrate=True)
-    app = create_app(AppState(config.service, store, Metrics(store.counts)))
+    state = AppState(config.service, store, Metrics(store.counts))
+    OPERATOR["Authorization"] = "Bearer " + state.token_store.add("fuzz", Role.OPERATOR)[1]
+    app = create_app(state)
     with TestClient(app) as client:
         for forge, name in DELIVERIES:
             headers, body = load_delivery(forge, name)
@@ -117,7 +131,7 @@ def authentic(path: str, case: Case) -> tuple[bytes, dict[str, str]] | None:
 def counted(app: FastAPI, forge: str, result: str) -> float:
     """`optirunner_webhooks_total{forge, result}` as /metrics says it (0 when absent)."""
     series = f'optirunner_webhooks_total{{forge="{forge}",result="{result}"}} '
-    for line in TestClient(app).get("/metrics").text.splitlines():
+    for line in TestClient(app).get("/metrics", headers=OPERATOR).text.splitlines():
         if line.startswith(series):
             return float(line.removeprefix(series))
     return 0.0
@@ -146,6 +160,9 @@ def test_openapi_contract(app: FastAPI, method: str, path: str) -> None:
     @given(case=cases)
     def fuzz(case: Case) -> None:
         case.call_and_validate()
+        if path.startswith(("/api/", "/metrics")):
+            response = case.call(headers=OPERATOR)
+            case.validate_response(response, checks=CONTRACT)
         signed = authentic(path, case) if path.startswith("/webhooks/") else None
         if signed is not None:
             raw, headers = signed
@@ -159,9 +176,9 @@ def test_openapi_contract(app: FastAPI, method: str, path: str) -> None:
             assert counted(app, forge, result) > count, result
     if path == "/api/jobs/{job_id}":  # the generated ids hit no job; the seeded ones do
         client = TestClient(app)
-        for job in client.get("/api/jobs").json()["jobs"]:
+        for job in client.get("/api/jobs", headers=OPERATOR).json()["jobs"]:
             case = operation.Case(path_parameters={"job_id": job["id"]})
-            response = case.call()
+            response = case.call(headers=OPERATOR)
             assert response.status_code == 200
             case.validate_response(response, checks=CONTRACT)
 
