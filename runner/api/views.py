@@ -274,7 +274,7 @@ def queue_page(
 
 def redacted(view: Any, redactor: Redactor) -> Any:
     """The view with every string redacted: what leaves for a page or its JSON twin."""
-    return redactor.redact_value(view)
+    return redactor.redact_value(view, memo=True)
 
 
 MAX_SPANS = 2000  # rows of a traces page; the rest are counted

@@ -176,29 +176,39 @@ class Redactor:
         except Exception:  # fail closed: nothing unredacted leaves on a bug
             return FAILED
 
-    def redact_value(self, value: Any, key: str = "") -> Any:
+    def redact_value(self, value: Any, key: str = "", *, memo: bool = False) -> Any:
         """Redact every string inside `value` (dicts, lists, tuples); other scalars pass.
 
         A non-numeric string under a key that names a secret (`password`, `api_key`,
-        `authorization`, ...) is masked whole.
+        `authorization`, ...) is masked whole. `memo`: redact each distinct string once (a
+        dashboard view repeats the same statuses and descriptions a thousand times).
         """
+        redact: Any = self.redact
+        if memo:
+            seen: dict[str, str] = {}
+
+            def redact(text: str) -> str:
+                if text not in seen:
+                    seen[text] = self.redact(text)
+                return seen[text]
+
         try:
-            return self._value(value, key)
+            return self._value(value, key, redact)
         except Exception:
             return FAILED
 
-    def _value(self, value: Any, key: str) -> Any:
+    def _value(self, value: Any, key: str, redact: Any) -> Any:
         if isinstance(value, str):
             if key and value and not value.isdigit() and _SENSITIVE_KEY.search(key):
                 return placeholder("sensitive-key")
-            return self.redact(value)
+            return redact(value)
         if isinstance(value, Mapping):
-            return {str(k): self._value(v, str(k)) for k, v in value.items()}
+            return {str(k): self._value(v, str(k), redact) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self._value(v, key) for v in value]
+            return [self._value(v, key, redact) for v in value]
         if value is None or isinstance(value, bool | int | float):
             return value
-        return self.redact(str(value))
+        return redact(str(value))
 
     def stream(self, max_hold: int = 1 << 20) -> StreamRedactor:
         """A redactor for text arriving in chunks (see `StreamRedactor`)."""

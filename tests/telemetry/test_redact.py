@@ -260,3 +260,23 @@ def test_password_placeholders_and_references_stay() -> None:
     redactor = Redactor()
     for text in ('password = "changeme"', 'password = "${DB_PASSWORD}"', 'password = "xxxxxxxx"'):
         assert redactor.redact(text) == text
+
+
+def test_memo_gives_the_same_answer_redacting_each_string_once() -> None:
+    redactor = Redactor(["glpat-Zq8vT3kLmN5pR7sW2xYb"])
+    calls: list[str] = []
+    original = redactor.redact
+
+    def counting(text: str) -> str:
+        calls.append(text)
+        return original(text)
+
+    redactor.redact = counting  # type: ignore[method-assign]
+    view = {
+        "rows": [{"status": "ok", "detail": "glpat-Zq8vT3kLmN5pR7sW2xYb"}] * 50,
+        "password": "hunter2-long",
+    }
+    plain = Redactor(["glpat-Zq8vT3kLmN5pR7sW2xYb"]).redact_value(view)
+    assert redactor.redact_value(view, memo=True) == plain
+    assert sorted(calls) == ["glpat-Zq8vT3kLmN5pR7sW2xYb", "ok"]
+    assert plain["password"] == "[REDACTED:sensitive-key]"  # noqa: S105
