@@ -9,6 +9,8 @@ command -v bwrap >/dev/null 2>&1 || need="$need bubblewrap"
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 # systemd-analyze and systemd-creds: the unit and credential tests run the real tools.
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
+# Headless Chromium: the dashboard's browser test (tests/api/test_browser.py).
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 for extra in "$@"; do
   command -v "$extra" >/dev/null 2>&1 || need="$need $extra"
 done

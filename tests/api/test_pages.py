@@ -255,6 +255,19 @@ def test_sign_in_refusals(site: Site) -> None:
     )
     assert cross.status_code == 403
     assert "set-cookie" not in cross.headers
+    for fetch_site in ("cross-site", "same-site"):
+        refused = site.client.post(
+            "/login",
+            content=f"token={site.tokens[Role.VIEWER]}",
+            headers={**form, "Sec-Fetch-Site": fetch_site, "Origin": "null"},
+        )
+        assert refused.status_code == 403, fetch_site
+    same = site.client.post(
+        "/login",
+        content=f"token={site.tokens[Role.VIEWER]}",
+        headers={**form, "Sec-Fetch-Site": "same-origin", "Origin": "null"},
+    )
+    assert same.status_code == 303
     big = site.client.post("/login", content="token=" + "x" * 10000, headers=form)
     assert big.status_code == 413
     away = site.client.post(
