@@ -35,7 +35,7 @@ def add_routes(app: FastAPI, state: AppState) -> None:
     viewer = Depends(guard(state, Role.VIEWER))
     scraper = Depends(guard(state, Role.METRICS))
     operator = Depends(guard(state, Role.OPERATOR, cookie=False))
-    bearer_only = Depends(guard(state, Role.METRICS, cookie=False))
+    bearer_only = Depends(guard(state, Role.VIEWER, cookie=False))  # metrics tokens: no session
 
     @app.exception_handler(Denied)
     async def denied(request: Request, exc: Denied) -> Response:

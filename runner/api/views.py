@@ -201,10 +201,19 @@ def job_page(
         raw_candidates = []
     candidates = [candidate_row(c, plots, best) for c in raw_candidates if isinstance(c, dict)]
     diff = _read_text(job_dir / paths.PATCH, MAX_DIFF_CHARS)
+    events_path = job_dir / paths.EVENTS
+    spans = timeline(read_events(events_path)) if events_path.is_file() else []
+    stages = [
+        {k: row[k] for k in ("name", "offset_s", "duration_s", "status")}
+        for row in spans
+        if row["depth"] == 1
+    ]
     forge = reporting.describe(job_dir, report_row) if job_dir.is_dir() else None
     return {
         "job": job_row(job, now),
         "spec": job.spec,
+        "spec_text": json.dumps(job.spec, indent=2, sort_keys=True),
+        "stages": stages,
         "outcome": result.get("outcome"),
         "message": result.get("message") or job.message,
         "baseline": result.get("baseline") or {},

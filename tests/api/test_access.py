@@ -122,6 +122,9 @@ def test_a_session_ends_when_its_token_is_revoked(site: Site) -> None:
 
 def test_a_session_is_opened_with_a_bearer_token_only(site: Site) -> None:
     assert site.client.post("/api/session").status_code == 401
+    metrics = site.client.post("/api/session", headers=site.auth(Role.METRICS))
+    assert metrics.status_code == 403  # a scraper's token opens no browser session
+    assert "set-cookie" not in metrics.headers
 
 
 def test_webhooks_and_health_stay_open(site: Site) -> None:

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from runner.api.auth import Role
-from runner.store.models import JobState
+from runner.store.models import JobState, jobs
 
 from .conftest import PLANTED_SECRET, Site
 
@@ -96,6 +96,7 @@ def test_sign_in_then_every_page(site: Site) -> None:
     assert f'src="/jobs/{job_id}/plots/c1.png"' in page.text
     assert "+return sum(values)" in page.text
     assert "stage verify" in page.text
+    assert "&#34;test_cmd&#34;: &#34;pytest -q&#34;" in page.text  # the spec
     assert f"optirunner jobs replay {job_id}" in page.text  # the UI shows the command
     plot = site.client.get(f"/jobs/{job_id}/plots/c1.png")
     assert (plot.status_code, plot.headers["content-type"], plot.content) == (200, "image/png", PNG)
@@ -205,6 +206,12 @@ def test_no_page_shows_a_planted_secret(site: Site) -> None:
     every JSON twin is searched for them (known values, and shapes the rules know)."""
     other = "AKIAZ7VRSQ5TIXLQRK2M"  # an AWS key id: masked by shape, never configured
     job_id = site.job(author=f"dev {other}")
+    with site.store.engine.begin() as conn:  # a secret in the job's own command
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(spec={"targets": ["m.py::f"], "test_cmd": f"TOKEN={PLANTED_SECRET} pytest"})
+        )
     site.store.cancel(job_id)  # a failure message shows on the queue page too
     site.files(
         job_id,
@@ -374,5 +381,8 @@ def test_the_trace_waterfall(site: Site) -> None:
     for text in (page.text, json.dumps(view)):
         assert PLANTED_SECRET not in text
     assert "2 turns, 2000 tokens in, 400 out, $0.0200" in page.text
+    stages = site.client.get(f"/api/dashboard/jobs/{job_id}", headers=site.auth()).json()
+    assert [s["name"] for s in stages["stages"]][:2] == ["agent.turn", "agent.turn"]
+    assert stages["stages"][0]["duration_s"] == 2.0
     empty = site.job("k2")
     assert "No trace yet" in site.client.get(f"/jobs/{empty}/trace").text
