@@ -85,6 +85,16 @@ from runner.workspace import Workspace, inspect_source
 Observer = Callable[[str, dict[str, Any]], None]
 FORMAT_TIMEOUT_S = 60.0
 SANDBOX_MARGIN_S = 120.0  # a harness run's own budget, plus imports and start-up
+# Variables the runner sets for a command itself: their values are not secrets (masking
+# PYTHONHASHSEED's value masked the seed in every harness command line of the trace).
+RUNNER_ENV = frozenset({"PATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH"})
+
+
+def secret_env_values(env: dict[str, str]) -> list[str]:
+    """The values of a command's environment that traces must mask."""
+    return [v for k, v in env.items() if not k.startswith("OPTIRUNNER_") and k not in RUNNER_ENV]
+
+
 SEED = 20261124  # one seed for every run of a job, so baseline and candidate see the same
 
 
@@ -955,7 +965,7 @@ class OptimizeJob:
         }
         # Values the command sees in its environment are masked in every trace (the
         # variables the runner sets itself are not secrets).
-        self.tracer.add_secrets(v for k, v in env.items() if not k.startswith("OPTIRUNNER_"))
+        self.tracer.add_secrets(secret_env_values(env))
         with self.tracer.span(
             "sandbox.run", argv=" ".join(argv), cwd=project.name, timeout_s=timeout
         ) as span:

@@ -120,3 +120,15 @@ def test_output_tail_never_keeps_part_of_a_token_or_a_key_block() -> None:
         "[key block left out]"
     )
     assert output_tail("") == ""
+
+
+def test_the_runners_own_variables_are_not_masked_as_secrets() -> None:
+    from runner.job import SEED, secret_env_values
+
+    env = {
+        "PYTHONHASHSEED": str(SEED),  # the recording's hash seed: the seed would be masked
+        "PATH": "/usr/bin",
+        "OPTIRUNNER_SEED": str(SEED),
+        "DEPLOY_KEY": ENV_SECRET,
+    }
+    assert secret_env_values(env) == [ENV_SECRET]
