@@ -153,10 +153,9 @@ def add_routes(app: FastAPI, state: AppState) -> None:
     # -- jobs ----------------------------------------------------------------------------------
     @app.get("/jobs", include_in_schema=False)
     async def jobs_html(request: Request, principal: Principal = page) -> Response:
-        view = await _view(state, lambda: _jobs_view(state, dict(request.query_params)))
-        if isinstance(view, Response):
-            return view
-        return render("jobs.html", view=view, principal=principal, refresh=view["running"])
+        return await _page(
+            state, lambda: _jobs_view(state, dict(request.query_params)), "jobs.html", principal
+        )
 
     async def jobs_twin(
         request: Request,
@@ -187,22 +186,15 @@ def add_routes(app: FastAPI, state: AppState) -> None:
 
     @app.get("/jobs/{job_id}", include_in_schema=False)
     async def job_html(job_id: str, principal: Principal = page) -> Response:
-        view = await _view(state, lambda: _job_view(state, job_id))
-        if isinstance(view, Response):
-            return view
-        return render("job.html", view=view, principal=principal, refresh=view["running"])
+        return await _page(state, lambda: _job_view(state, job_id), "job.html", principal)
 
     @app.get("/api/dashboard/jobs/{job_id}", responses=JOB_ANSWERS, summary="A job's page, as JSON")
     async def job_json(job_id: str, _: Principal = viewer) -> Response:
-        view = await _view(state, lambda: _job_view(state, job_id), json=True)
-        return view if isinstance(view, Response) else JSONResponse(view)
+        return await _twin(state, lambda: _job_view(state, job_id))
 
     @app.get("/jobs/{job_id}/trace", include_in_schema=False)
     async def trace_html(job_id: str, principal: Principal = page) -> Response:
-        view = await _view(state, lambda: _trace_view(state, job_id))
-        if isinstance(view, Response):
-            return view
-        return render("trace.html", view=view, principal=principal, refresh=view["running"])
+        return await _page(state, lambda: _trace_view(state, job_id), "trace.html", principal)
 
     @app.get(
         "/api/dashboard/jobs/{job_id}/trace",
@@ -210,8 +202,7 @@ def add_routes(app: FastAPI, state: AppState) -> None:
         summary="A job's trace (its redacted spans), as JSON",
     )
     async def trace_json(job_id: str, _: Principal = viewer) -> Response:
-        view = await _view(state, lambda: _trace_view(state, job_id), json=True)
-        return view if isinstance(view, Response) else JSONResponse(view)
+        return await _twin(state, lambda: _trace_view(state, job_id))
 
     @app.get("/jobs/{job_id}/plots/{name}", include_in_schema=False)
     async def plot(job_id: str, name: str, _: Principal = page) -> Response:
@@ -223,19 +214,39 @@ def add_routes(app: FastAPI, state: AppState) -> None:
     # -- queue ---------------------------------------------------------------------------------
     @app.get("/queue", include_in_schema=False)
     async def queue_html(principal: Principal = page) -> Response:
-        view = await _view(state, lambda: _queue_view(state))
-        if isinstance(view, Response):
-            return view
-        return render("queue.html", view=view, principal=principal, refresh=True)
+        return await _page(
+            state, lambda: _queue_view(state), "queue.html", principal, always_refresh=True
+        )
 
     @app.get("/api/dashboard/queue", responses=QUEUE_ANSWERS, summary="The queue page, as JSON")
     async def queue_json(_: Principal = viewer) -> Response:
-        view = await _view(state, lambda: _queue_view(state), json=True)
-        return view if isinstance(view, Response) else JSONResponse(view)
+        return await _twin(state, lambda: _queue_view(state))
 
 
 class _NotFound(Exception):
     pass
+
+
+async def _page(
+    state: AppState,
+    build: Callable[[], Any],
+    template: str,
+    principal: Principal,
+    *,
+    always_refresh: bool = False,
+) -> Response:
+    """A page: its view rendered, reloading itself while a job runs (or always)."""
+    view = await _view(state, build)
+    if isinstance(view, Response):
+        return view
+    refresh = always_refresh or view["running"]
+    return render(template, view=view, principal=principal, refresh=refresh)
+
+
+async def _twin(state: AppState, build: Callable[[], Any]) -> Response:
+    """A page's JSON twin: the same view."""
+    view = await _view(state, build, json=True)
+    return view if isinstance(view, Response) else JSONResponse(view)
 
 
 async def _view(state: AppState, build: Callable[[], Any], *, json: bool = False) -> Any:
