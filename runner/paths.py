@@ -19,6 +19,7 @@ PATCH = "patch.diff"
 EVENTS = "events.jsonl"
 WORKTREES = "worktrees"
 PLOTS = "plots"  # <candidate id>.png: round times of baseline and candidate
+WORKER_LOG = "worker.log"  # `optirunner serve`: every attempt's worker output
 
 
 def new_job_id(now: datetime | None = None, token: str | None = None) -> str:

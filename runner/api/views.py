@@ -23,7 +23,6 @@ LOG_TAIL_LINES = 200
 MAX_DIFF_CHARS = 200_000
 MAX_FILE_BYTES = 16 << 20  # report.json and logs larger than this are cut, never loaded whole
 PLOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.png")
-WORKER_LOG = "worker.log"
 
 
 class BadQuery(ValueError):
@@ -221,7 +220,7 @@ def job_page(
         "candidates": candidates,
         "diff": diff,
         "reporting": forge,
-        "log_tail": log_tail(job_dir / WORKER_LOG),
+        "log_tail": log_tail(job_dir / paths.WORKER_LOG),
         "running": job.state is JobState.RUNNING,
         "commands": {
             "cancel": f"optirunner jobs cancel {job.id}",

@@ -38,7 +38,7 @@ from runner.store.queue import JobStore
 
 log = logging.getLogger("optirunner.supervisor")
 
-WORKER_LOG = "worker.log"
+WORKER_LOG = paths.WORKER_LOG
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
