@@ -24,10 +24,10 @@ from runner.webhooks.contract import (
     JobRecord,
     Session,
     api_responses,
+    short,
 )
 
 log = logging.getLogger("optirunner.api")
-TEXT_CHARS = 300
 
 
 def add_routes(app: FastAPI, state: AppState) -> None:
@@ -129,7 +129,7 @@ def _action_route(state: AppState, action: str) -> Any:
         try:
             new = await anyio.to_thread.run_sync(call, job_id)
         except IllegalTransition as exc:
-            return JSONResponse({"error": _short(str(exc))}, status_code=409)
+            return JSONResponse({"error": short(str(exc))}, status_code=409)
         except db.StoreError as exc:
             return await _missing_or_down(state, job_id, exc)
         log.info("job %s: %s by token %s (%s)", job_id, action, principal.token_id, principal.name)
@@ -138,17 +138,13 @@ def _action_route(state: AppState, action: str) -> Any:
     return route
 
 
-def _short(text: str, limit: int = TEXT_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 async def _list_jobs(state: AppState, wanted: str | None, limit: int) -> Response:
     which: JobState | None = None
     if wanted is not None:  # `?state=` too: an empty state is no state
         try:
             which = JobState(wanted)
         except ValueError:
-            return JSONResponse({"error": f"unknown state {_short(wanted)!r}"}, status_code=400)
+            return JSONResponse({"error": f"unknown state {short(wanted)!r}"}, status_code=400)
     try:
         jobs = await anyio.to_thread.run_sync(
             lambda: state.store.list(which, max(1, min(limit, 1000)))
@@ -173,7 +169,7 @@ async def _missing_or_down(state: AppState, job_id: str, exc: db.StoreError) -> 
     if not await anyio.to_thread.run_sync(_answers, state):
         log.warning("job API: %s", exc)
         return JSONResponse({"error": "job store unavailable"}, status_code=503)
-    return JSONResponse({"error": f"no job {_short(job_id)!r}"}, status_code=404)
+    return JSONResponse({"error": f"no job {short(job_id)!r}"}, status_code=404)
 
 
 def _answers(state: AppState) -> bool:

@@ -24,18 +24,19 @@ from runner.store import db
 from runner.webhooks.contract import (
     GITLAB_REQUEST,
     JIRA_REQUEST,
+    REASON_CHARS,
     WEBHOOK_RESPONSES,
     Health,
     Readiness,
+    short,
 )
 from runner.webhooks.decision import Decision, Ignored
 from runner.webhooks.receive import FORGES, receive
 from runner.webhooks.verify import Rejected
 
-__all__ = ["AppState", "create_app"]
+__all__ = ["REASON_CHARS", "AppState", "create_app"]
 
 log = logging.getLogger("optirunner.webhooks")
-REASON_CHARS = 300
 
 
 def create_app(state: AppState, *, webhooks: bool = True, api: bool = True) -> FastAPI:
@@ -93,7 +94,7 @@ async def _webhook(state: AppState, forge: str, request: Request) -> Response:
         decision = receive(forge, state.settings, dict(request.headers), body, state.clock())
         response = await _act(state, forge, decision)
     except Rejected as exc:
-        reason = _short(exc.reason)
+        reason = short(exc.reason)
         log.info("webhook %s rejected (%d): %s", label, exc.status, reason)
         state.metrics.webhooks.labels(label, f"rejected_{exc.status}").inc()
         response = JSONResponse({"status": "rejected", "reason": reason}, exc.status)
@@ -109,7 +110,7 @@ async def _webhook(state: AppState, forge: str, request: Request) -> Response:
 async def _act(state: AppState, forge: str, decision: Decision) -> Response:
     if isinstance(decision, Ignored):
         result = "invalid_spec" if decision.invalid_spec else "ignored"
-        reason = _short(decision.reason)
+        reason = short(decision.reason)
         log.info("webhook %s %s: %s", forge, result, reason)
         state.metrics.webhooks.labels(forge, result).inc()
         return JSONResponse({"status": "ignored", "reason": reason})
@@ -142,11 +143,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise Rejected(413, f"body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _short(text: str, limit: int = REASON_CHARS) -> str:
-    """A reason fit for an answer and a log line: reasons quote what the sender wrote."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _readiness(state: AppState) -> dict[str, bool]:

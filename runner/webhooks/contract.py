@@ -14,6 +14,14 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from runner.store.models import Job
 
+# A reason in an answer quotes what the sender wrote: at most this many characters.
+REASON_CHARS = 300
+
+
+def short(text: str, limit: int = REASON_CHARS) -> str:
+    """A reason fit for an answer and a log line: cut to `limit` characters, with "…"."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
