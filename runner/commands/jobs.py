@@ -33,7 +33,7 @@ def list_jobs(*, state: str | None, as_json: bool, limit: int, config: Path | No
     except ValueError:
         known = ", ".join(s.value for s in JobState)
         raise OptirunnerError(f"unknown state {state!r} (one of {known})") from None
-    jobs = _store_call(load_settings(config), lambda s: s.list(wanted, limit))
+    jobs = store_call(load_settings(config), lambda s: s.list(wanted, limit))
     if as_json:
         sys.stdout.write(json.dumps([j.to_dict() for j in jobs], indent=2) + "\n")
         return 0
@@ -56,7 +56,7 @@ def list_jobs(*, state: str | None, as_json: bool, limit: int, config: Path | No
 def show(*, job_id: str, config: Path | None) -> int:
     """Print one job's record, where its files are and how its report on the issue went."""
     settings = load_settings(config)
-    job, row = _store_call(settings, lambda s: (s.get(job_id), s.get_report(job_id)))
+    job, row = store_call(settings, lambda s: (s.get(job_id), s.get_report(job_id)))
     data = job.to_dict()
     data["job_dir"] = str(settings.state_dir / "jobs" / job.id)
     report = Path(data["job_dir"]) / paths.REPORT_MD
@@ -71,7 +71,7 @@ def show(*, job_id: str, config: Path | None) -> int:
 def logs(*, job_id: str, config: Path | None) -> int:
     """Print the worker's log of the job (every attempt)."""
     settings = load_settings(config)
-    _store_call(settings, lambda s: s.get(job_id))
+    store_call(settings, lambda s: s.get(job_id))
     path = settings.state_dir / "jobs" / job_id / WORKER_LOG
     if not path.is_file():
         raise OptirunnerError(f"job {job_id} has no worker log yet ({path})")
@@ -81,7 +81,7 @@ def logs(*, job_id: str, config: Path | None) -> int:
 
 def cancel(*, job_id: str, config: Path | None) -> int:
     """Cancel a queued job, or ask the listener running it to stop it."""
-    state = _store_call(load_settings(config), lambda s: s.cancel(job_id))
+    state = store_call(load_settings(config), lambda s: s.cancel(job_id))
     if state is JobState.RUNNING:
         sys.stdout.write(f"job {job_id}: cancel requested; the listener stops it shortly\n")
     else:
@@ -91,7 +91,7 @@ def cancel(*, job_id: str, config: Path | None) -> int:
 
 def replay(*, job_id: str, config: Path | None) -> int:
     """Requeue a finished (dead, failed, cancelled or succeeded) job."""
-    state = _store_call(load_settings(config), lambda s: s.replay(job_id))
+    state = store_call(load_settings(config), lambda s: s.replay(job_id))
     sys.stdout.write(f"job {job_id}: {state.value}\n")
     return 0
 
@@ -108,7 +108,7 @@ def db_upgrade(*, config: Path | None) -> int:
     return 0
 
 
-def _store_call(settings: Settings, call: Callable[[JobStore], T]) -> T:
+def store_call(settings: Settings, call: Callable[[JobStore], T]) -> T:
     store = open_store(settings)
     try:
         if db.current_revision(store.engine) is None:

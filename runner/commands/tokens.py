@@ -14,27 +14,25 @@ from rich.console import Console
 from rich.table import Table
 
 from runner.api.auth import parse_role
+from runner.commands.jobs import store_call
 from runner.config import load_settings
 from runner.errors import OptirunnerError
 from runner.store import db
-from runner.store.factory import open_store
+from runner.store.queue import JobStore
 from runner.store.tokens import TokenStore
 
 T = TypeVar("T")
 
 
 def _call(config: Path | None, call: Callable[[TokenStore], T]) -> T:
-    store = open_store(load_settings(config))
-    try:
-        if db.current_revision(store.engine) is None:
-            raise OptirunnerError("the job database is not set up; run `optirunner db upgrade`")
+    def checked(store: JobStore) -> T:
         if db.current_revision(store.engine) != db.head_revision():
             raise OptirunnerError(
                 "the job database is older than this optirunner; run `optirunner db upgrade`"
             )
         return call(TokenStore(store.engine))
-    finally:
-        store.engine.dispose()
+
+    return store_call(load_settings(config), checked)
 
 
 def add(*, name: str, role: str, config: Path | None) -> int:
