@@ -136,13 +136,14 @@ def validate_target(repo: Path, target: Target) -> None:
 
 
 def defined_functions(tree: ast.Module) -> set[str]:
-    """Qualified names of the module-level functions and class methods of a module."""
+    """Qualified names of the module-level functions and the methods of its classes."""
     names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            names.add(node.name)
-        elif isinstance(node, ast.ClassDef):
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                    names.add(f"{node.name}.{item.name}")
+    todo: list[tuple[str, list[ast.stmt]]] = [("", tree.body)]
+    while todo:  # classes nested in classes too (`Outer.Inner.method`), not in functions
+        prefix, body = todo.pop()
+        for node in body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names.add(prefix + node.name)
+            elif isinstance(node, ast.ClassDef):
+                todo.append((f"{prefix}{node.name}.", node.body))
     return names

@@ -19,6 +19,13 @@ class Box:
 
     async def fetch(self):
         return 2
+
+    class Lid:
+        def close(self):
+            def inner():  # a function's local function is no target
+                return 3
+
+            return inner()
 """
 
 
@@ -50,7 +57,10 @@ def test_validate_target_names_existing_functions(tmp_path: Path) -> None:
     (tmp_path / "mod.py").write_text(MODULE)
     validate_target(tmp_path, Target.parse("mod.py::top"))
     validate_target(tmp_path, Target.parse("mod.py::Box.size"))
-    with pytest.raises(TargetError, match=r"functions defined there: Box.fetch, Box.size, top"):
+    validate_target(tmp_path, Target.parse("mod.py::Box.Lid.close"))
+    with pytest.raises(
+        TargetError, match=r"functions defined there: Box.Lid.close, Box.fetch, Box.size, top\)"
+    ):
         validate_target(tmp_path, Target.parse("mod.py::missing"))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import copy
 import importlib.metadata
+import itertools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -511,7 +512,11 @@ class _Shaker:
         module = self.repo.module_at(target.path)
         self._keep(module)
         class_name, _, method = target.qualname.rpartition(".")
-        if class_name:
+        outer, _, inner = class_name.partition(".")
+        if inner:  # a method of a nested class: the nested class is kept whole
+            _nested_classes(module, class_name)  # or say which class is missing
+            self.member(module, outer, inner.split(".", 1)[0])
+        elif class_name:
             self.member(module, class_name, method)
         else:
             self.name(module, method, {()})
@@ -732,6 +737,19 @@ def _class_unit(module: _Module, class_name: str) -> tuple[int, ast.ClassDef]:
     raise TargetError(f"no class {class_name!r} in {module.path}")
 
 
+def _nested_classes(module: _Module, class_path: str) -> list[ast.ClassDef]:
+    """`Outer.Inner`'s classes, outermost first (the first a unit of the module)."""
+    first, *rest = class_path.split(".")
+    chain = [_class_unit(module, first)[1]]
+    for name in rest:
+        body = chain[-1].body
+        inner = next((s for s in body if isinstance(s, ast.ClassDef) and s.name == name), None)
+        if inner is None:
+            raise TargetError(f"no class {class_path!r} in {module.path}")
+        chain.append(inner)
+    return chain
+
+
 def _member_binders(node: ast.ClassDef, name: str) -> list[int]:
     return [i for i, stmt in enumerate(node.body) if name in _bound_names(stmt)]
 
@@ -800,9 +818,11 @@ class _Outliner(_Shaker):
             return
         module = self.repo.module_at(target.path)
         self._keep(module)
-        _index, node = _class_unit(module, class_name)
-        self._outline(module, node)
-        self._show(module, node, method, whole=True)
+        chain = _nested_classes(module, class_name)
+        self._outline(module, chain[0])
+        for parent, child in itertools.pairwise(chain):  # Outer.Inner.method
+            self._show(module, parent, child.name)
+        self._show(module, chain[-1], method, whole=True)
 
     def binder(self, module: _Module, index: int, name: str, chains: set[tuple[str, ...]]) -> None:
         """A class is outlined with what `chains` reach of it; anything else as in a bundle.

@@ -13,6 +13,7 @@ import pytest
 
 from runner.bundle.extract import Extraction, extract
 from runner.bundle.outline import Shown, attribute_stores, class_outline, doc_line, signature
+from runner.errors import TargetError
 from runner.spec import Target
 
 # Two dozen methods the targets never reach: their bodies must never be in a request.
@@ -254,6 +255,27 @@ def test_a_nested_class_is_an_outline_of_its_own(repo: Path) -> None:
     assert "META_BODY_CANARY" not in text
     assert "class Unused" not in text
     ast.parse(text)
+
+
+def test_a_method_of_a_nested_class_is_whole_inside_both_outlines(repo: Path) -> None:
+    text = text_of(outline(repo, "pkg/lexer.py::Token.Meta.describe"))
+    ast.parse(text)
+    assert 'class Token:\n    """A token: a value with a type."""\n' in text
+    assert '    class Meta:\n        """Options of a token class."""\n' in text
+    assert '        def describe(self):\n            return "META_BODY_CANARY"\n' in text
+    assert "class Unused" not in text
+    assert "def match" not in text
+    assert_no_canary(text, "META_BODY_CANARY")
+    bundle = text_of(
+        extract(repo, [Target.parse("pkg/lexer.py::Token.Meta.describe")], resolver=lambda _m: ())
+    )
+    assert "META_BODY_CANARY" in bundle  # the nested class whole, inside its class's skeleton
+    assert "UNUSED_NESTED_CANARY" not in bundle
+
+
+def test_a_missing_nested_class_is_named(repo: Path) -> None:
+    with pytest.raises(TargetError, match=r"no function 'Token\.Nope\.describe'"):
+        outline(repo, "pkg/lexer.py::Token.Nope.describe")
 
 
 def test_an_inherited_attribute_comes_from_the_base_constructor(repo: Path) -> None:

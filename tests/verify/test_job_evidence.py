@@ -1,7 +1,8 @@
 """A real job (real pytest runs, real harness processes) on a project whose tests miss the
 inputs that matter: the generated inputs catch a behaviour-changing rewrite that the tests
 and the recorded calls pass, a reward hack is rejected, a target the tests never call gets
-no verdict, a target in a package ``__init__.py`` is recorded, and a correct rewrite is timed
+no verdict, a target in a package ``__init__.py`` is recorded (a method of a nested
+class too), and a correct rewrite is timed
 on representative sizes."""
 
 from __future__ import annotations
@@ -31,8 +32,18 @@ def count_numbers(words):
 
 def never_called(x):
     return x + 1
+
+
+class Table:
+    class Cells:
+        @staticmethod
+        def width(cells):
+            total = 0
+            for cell in cells:
+                total += len(cell)
+            return total
 ''',
-    "tests/test_words.py": """from words import count_numbers
+    "tests/test_words.py": """from words import Table, count_numbers
 
 
 def test_counts_numbers():
@@ -41,6 +52,10 @@ def test_counts_numbers():
 
 def test_empty():
     assert count_numbers([]) == 0
+
+
+def test_width():
+    assert Table.Cells.width(["ab", "c"]) == 3
 """,
 }
 INIT = "words/__init__.py"
@@ -64,7 +79,17 @@ HACK = '''def count_numbers(words, _seen={}):
 UNUSED = """def never_called(x):
     return 1 + x
 """
+WIDTH = """@staticmethod
+def width(cells):
+    return sum(map(len, cells))
+"""
+# Passes the test (no spaces in it); differs on any cell with surrounding whitespace.
+WIDTH_STRIP = """@staticmethod
+def width(cells):
+    return sum(len(cell.strip()) for cell in cells)
+"""
 CANDIDATES = {
+    "Table.Cells.width": [("nested", WIDTH), ("nested_strip", WIDTH_STRIP)],
     "count_numbers": [("correct", CORRECT), ("isdigit", ISDIGIT), ("hack", HACK)],
     "never_called": [("unused", UNUSED)],
 }
@@ -82,7 +107,11 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CandidateResu
         tmp_path_factory.mktemp("evidence"),
         FILES,
         f"{__name__}:FixtureProvider",
-        (Target(INIT, "count_numbers"), Target(INIT, "never_called")),
+        (
+            Target(INIT, "count_numbers"),
+            Target(INIT, "never_called"),
+            Target(INIT, "Table.Cells.width"),
+        ),
         inputs={"generated": 150, "class_pairs": 2, "shrink_rounds": 6},
     )
     assert result.outcome is JobOutcome.SUCCEEDED, result.message
@@ -91,7 +120,19 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CandidateResu
 
 def test_a_target_in_a_package_init_is_recorded(results: dict[str, CandidateResult]) -> None:
     assert results["correct"].inputs["recorded"] == 2
-    assert results["correct"].calls_compared == 2
+    # Every recorded call is compared, the other targets' too: 2 here and 1 of width.
+    assert results["correct"].calls_compared == 3
+
+
+def test_a_method_of_a_nested_class_is_recorded_verified_and_its_trap_caught(
+    results: dict[str, CandidateResult],
+) -> None:
+    good, trap = results["nested"], results["nested_strip"]
+    assert good.inputs["recorded"] == 1
+    assert good.status is CandidateStatus.VERIFIED, good.detail
+    assert good.measurement is not None
+    assert trap.tests == "passed"
+    assert trap.status is CandidateStatus.BEHAVIOUR_CHANGED, trap.detail
 
 
 def test_the_isdigit_trap_is_caught_on_a_generated_input(

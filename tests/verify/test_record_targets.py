@@ -68,6 +68,16 @@ class Base:
 
 class Child(Base):
     pass
+
+
+class Outer:
+    class Inner:
+        def triple(self, x):
+            return x * 3
+
+        @staticmethod
+        def less(x):
+            return x - 1
 """,
     "pkg/tables.py": """
 def handle_a(x):
@@ -119,7 +129,7 @@ from pathlib import Path
 import pkg
 import pkg._impl.core as c
 from pkg import core, core_alias, deco, reexported, tables, top
-from pkg.shapes import Base, Child
+from pkg.shapes import Base, Child, Outer
 
 # The same file imported a second time, as another module object.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pkg" / "_impl"))
@@ -149,6 +159,7 @@ def test_methods():
     assert (Base.unit(1), child.unit(2)) == (1.5, 2.5)
     assert (Base.build(4).v, type(child.build(5))) == (4, Child)
     assert child.name() == "Child"
+    assert (Outer.Inner().triple(2), Outer.Inner.less(5)) == (6, 4)
 
 
 def test_dispatch_tables():
@@ -173,6 +184,8 @@ FLAT_TARGETS = {
     "pkg/shapes.py::Base.unit": [1.5, 2.5],
     "pkg/shapes.py::Base.build": ["pkg.shapes.Base", "pkg.shapes.Child"],
     "pkg/shapes.py::Child.name": ["Child"],
+    "pkg/shapes.py::Outer.Inner.triple": [6],
+    "pkg/shapes.py::Outer.Inner.less": [4],
     "pkg/tables.py::handle_a": [101, 102, 104],
     "pkg/deco.py::shout": ["HI"],
 }
@@ -313,6 +326,7 @@ def test_the_src_layout(tmp_path: Path) -> None:
         ("pkg/_impl/core.py::deep", (5,), -5),
         ("pkg/x.py::reexported", (2,), 4),
         ("pkg/shapes.py::Base.unit", (1,), 1.5),
+        ("pkg/shapes.py::Outer.Inner.less", (3,), 2),
         ("pkg/tables.py::handle_a", (0,), 100),
         ("pkg/deco.py::shout", ("a",), "A"),
     ],
