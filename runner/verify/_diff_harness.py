@@ -17,9 +17,10 @@ with ``"take": {key: j}`` and ``"link": {key: [other key, attribute]}``. Each ca
 from the arguments of recorded call `base` (a fresh unpickled copy), replaces the `take`
 arguments by those of recorded call j (a fresh copy of its pickle), repeats the `repeat`
 ones, replaces the `link` arguments by that attribute of the other argument and the `set`
-arguments by the decoded values. `outputs.json` gets one
-entry per call: the encoded arguments before and after, the return value or exception, and
-the seconds the call took; a call whose arguments cannot be built says so ("skipped").
+arguments by the decoded values; ``{"skip": reason}`` is a call this arm does not run.
+`outputs.json` gets one entry per call: the encoded arguments before, and after only when
+the call changed them, the return value or exception, and the seconds the call took; a
+call whose arguments cannot be built, or that is not run, says so ("skipped").
 `--timing` also pickles the built arguments of the listed calls into each named file, as the
 replay harness reads them, so that the runner can time the target on representative inputs.
 
@@ -192,7 +193,9 @@ def run_one(
         entry["outcome"] = "raise"
         entry["exception"] = recorder.encode_exception(exc)
     entry["seconds"] = time.perf_counter() - started
-    entry["args_after"] = {k: recorder.encode(v) for k, v in named}
+    after = {k: recorder.encode(v) for k, v in named}
+    if after != entry["args"]:  # left out when unchanged: the reader takes "args" for it
+        entry["args_after"] = after
     return entry
 
 
@@ -229,6 +232,9 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     for index, spec in enumerate(specs):
         if time.perf_counter() - started > options.budget_s:
             break
+        if spec.get("skip"):  # not compared in this arm (the baseline timed out on it, ...)
+            outputs.append({"outcome": "skipped", "reason": str(spec["skip"])})
+            continue
         try:
             args, kwargs = build(spec, blobs)
         except Exception as exc:  # the spec does not fit this call: say so, go on
@@ -248,7 +254,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
 def _write_json(path: str, document: Any) -> None:
     temporary = f"{path}.{os.getpid()}.tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(document, handle)
+        handle.write(json.dumps(document))  # dumps: the C encoder (dump is pure Python)
     os.replace(temporary, path)
 
 

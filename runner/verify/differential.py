@@ -26,7 +26,7 @@ from runner.verify.replay import HARNESS_DIR, CommandRunner, ReplayError, instal
 HARNESS_NAME = "diff_harness.py"
 _HARNESS_SOURCE = Path(__file__).with_name("_diff_harness.py")
 WORK_DIR = Path(HARNESS_DIR) / "generated"
-_COMPARED = frozenset({"return", "raise"})
+COMPARED = frozenset({"return", "raise"})
 
 
 def install(project: Path) -> None:
@@ -58,8 +58,11 @@ class Outcome:
             outcome=self.kind,
             value=self.raw.get("value"),
             exception=None if exception is None else (exception["type"], exception["message"]),
-            args_after=dict(self.raw.get("args_after", {})),
+            args_after=dict(self.raw.get("args_after", self.raw.get("args", {}))),
         )
+
+
+_SKIPPED = {"skip": "not compared"}
 
 
 @dataclass
@@ -81,14 +84,21 @@ class Runner:
         name: str,
         *,
         timing: Mapping[str, Sequence[int]] | None = None,
+        only: Sequence[bool] | None = None,
     ) -> list[Outcome]:
-        """Run `specs` in `project`; `timing` also pickles those calls' arguments per name."""
+        """Run `specs` in `project`; `timing` also pickles those calls' arguments per name.
+
+        With `only`, a call marked False is not run (its outcome is "skipped"): a candidate
+        does not spend its budget on calls that are not compared.
+        """
         install(project)
         folder = project / WORK_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.json").write_text(
-            json.dumps([spec.to_json() for spec in specs]), encoding="utf-8"
-        )
+        documents = [
+            spec.to_json() if only is None or (i < len(only) and only[i]) else _SKIPPED
+            for i, spec in enumerate(specs)
+        ]
+        (folder / f"{name}.json").write_text(json.dumps(documents), encoding="utf-8")
         outputs = folder / f"{name}.out.json"
         outputs.unlink(missing_ok=True)
         argv = self._argv(name)
@@ -132,7 +142,7 @@ def stable(first: Sequence[Outcome], second: Sequence[Outcome]) -> list[bool]:
         again = second[index] if index < len(second) else None
         ok = (
             again is not None
-            and outcome.kind in _COMPARED
+            and outcome.kind in COMPARED
             and compare_call("aa", outcome.as_call("aa"), again.as_call("aa")) is None
         )
         flags.append(ok)

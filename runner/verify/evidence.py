@@ -70,7 +70,8 @@ class TargetInputs:
         return [*largest, *scaled, *generated]
 
     def prepare(self, project: Path) -> None:
-        """Run the baseline twice on the specs; pickle the timing sets on the second run."""
+        """Run the baseline twice on the specs (the second time without the calls the first
+        did not end, which are not compared); pickle the timing sets on the second run."""
         self.project = project
         self.specs = self.build_specs()
         if not self.specs:
@@ -78,7 +79,8 @@ class TargetInputs:
         first = self.runner.outcomes(project, self.specs, "baseline")
         sets = self._timing_sets(first)
         files = {s.label: s.indices for s in sets}
-        second = self.runner.outcomes(project, self.specs, "baseline-again", timing=files)
+        ran = [outcome.kind in differential.COMPARED for outcome in first]  # not timeouts
+        second = self.runner.outcomes(project, self.specs, "baseline-again", timing=files, only=ran)
         self.baseline = first
         self.compared = differential.stable(first, second)
         self.timing = [s for s in sets if s.path.is_file()]
@@ -128,7 +130,7 @@ class TargetInputs:
         evidence = differential.Evidence()
         if not self.specs or not self.baseline:
             return evidence
-        outcomes = self.runner.outcomes(candidate, self.specs, "candidate")
+        outcomes = self.runner.outcomes(candidate, self.specs, "candidate", only=self.compared)
         _, found = differential.first_difference(
             self.specs, self.baseline, outcomes, self.compared, self.tolerance
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import json
 import pickle
 import random
 import re
@@ -29,6 +30,7 @@ from tests.verify.test_differential import (
     recorded_calls,
     run_plain,
     runner,
+    text_spec,
     token_calls,
 )
 
@@ -140,6 +142,28 @@ def test_a_correct_rewrite_of_a_method_is_not_rejected(tmp_path: Path) -> None:
     assert evidence.difference == "", evidence.difference
     assert evidence.generated >= 60
     assert evidence.unstable == 0
+
+
+@pytest.mark.slow
+def test_a_call_the_baseline_does_not_end_is_not_run_again(tmp_path: Path) -> None:
+    """The second baseline run and each candidate's skip it: a timeout is not compared,
+    and would cost every arm its whole call timeout."""
+    cfg = InputsSettings(generated=0, call_timeout_s=0.3)
+    inputs = TargetInputs("pkg/mod.py::slow", [], 0, cfg, runner("slow", call_timeout_s=0.3))
+    specs = [text_spec("ab"), text_spec("slow"), text_spec("abc")]
+    inputs.build_specs = lambda: specs  # type: ignore[method-assign]
+    baseline = make_project(tmp_path / "baseline")
+    inputs.prepare(baseline)
+    assert [o.kind for o in inputs.baseline] == ["return", "timeout", "return"]
+    assert inputs.compared == [True, False, True]
+    folder = baseline / differential.WORK_DIR
+    again = json.loads((folder / "baseline-again.json").read_text())
+    assert again[1] == {"skip": "not compared"}
+    assert again[0]["set"] == {"0": {"t": "str", "v": "ab"}}  # the others run
+    candidate = make_project(tmp_path / "candidate")
+    assert inputs.check(candidate).difference == ""
+    ran = json.loads((candidate / differential.WORK_DIR / "candidate.out.json").read_text())
+    assert [entry["outcome"] for entry in ran] == ["return", "skipped", "return"]
 
 
 def test_no_specs_no_runs(tmp_path: Path) -> None:
