@@ -49,7 +49,7 @@ def _optimize(tmp_path: Path, dialect: Dialect, fake: FakeLLM) -> subprocess.Com
         **os.environ,
         "OPTIRUNNER_AI_API_KEY": KEY,
         "OPTIRUNNER_AI__MAX_RETRIES": "0",
-        "OPTIRUNNER_MEASURE__BUDGET_S": "10",  # warm-up and 5 pairs of ~1.1 s fit
+        "OPTIRUNNER_MEASURE__BUDGET_S": "20",  # a bound: a clear win stops after 10 pairs
         "OPTIRUNNER_MEASURE__INSTRUCTIONS": "never",
     }
     argv = [sys.executable, "-m", "runner", "optimize", str(project), "-t", TARGET, "--json"]

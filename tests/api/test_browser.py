@@ -173,7 +173,7 @@ def inventory_run(tmp_path: Path) -> Path:
         **{k: v for k, v in os.environ.items() if not k.startswith("OPTIRUNNER_")},
         "XDG_STATE_HOME": str(state),
         "OPTIRUNNER_MAX_CANDIDATES": "1",
-        "OPTIRUNNER_MEASURE__BUDGET_S": "10",
+        "OPTIRUNNER_MEASURE__BUDGET_S": "20",
         "OPTIRUNNER_MEASURE__INSTRUCTIONS": "never",
         "OPTIRUNNER_MEASURE__NOISE_CHECK": "false",
         "OPTIRUNNER_INPUTS__GENERATED": "50",

@@ -18,7 +18,7 @@ from ..projects import SHOP, SLOW_MODULE, TESTS, write_files
 pytestmark = pytest.mark.slow
 
 # Short measuring budgets: these tests check the pipeline, not the statistics.
-FAST = {"OPTIRUNNER_MEASURE__BUDGET_S": "10", "OPTIRUNNER_MEASURE__INSTRUCTIONS": "never"}
+FAST = {"OPTIRUNNER_MEASURE__BUDGET_S": "20", "OPTIRUNNER_MEASURE__INSTRUCTIONS": "never"}
 
 
 def cli(

@@ -145,7 +145,7 @@ def chain_config(fw: World) -> Path:
     with open(config, "a") as out:
         out.write(
             "[inputs]\ngenerated = 50\n"
-            "[measure]\nbudget_s = 5\ninstructions = \"never\"\nnoise_check = false\n"
+            "[measure]\nbudget_s = 15\ninstructions = \"never\"\nnoise_check = false\n"
             "[forge]\nauthor_name = \"optirunner bot\"\nauthor_email = \"bot@optirunner.test\"\n"
             f"{gitlab}"
         )  # fmt: skip
@@ -207,7 +207,7 @@ def test_a_job_killed_at_every_point_succeeds_once(
         wait_for(lambda pid=pid: worker_pid(job_dir) not in {None, pid}, 60, "the next attempt")
         measured("kill", victim=victim, point=point, recovery_s=time.monotonic() - killed)
 
-    wait_done(serve, world, job_id, timeout=120)
+    wait_done(serve, world, job_id, timeout=300)
     job = open_store(serve.settings).get(job_id)
     log = worker_log(serve, job_id)
     measured(

@@ -162,7 +162,7 @@ def wait_reported(serve: Serve, world: JiraWorld, job_id: str) -> None:
         return state == "succeeded" and "optirunner-done" in world.jira.state.labels
 
     try:
-        wait_for(done, timeout=90, what=f"job {job_id} reported on Jira")
+        wait_for(done, timeout=300, what=f"job {job_id} reported on Jira")
     except AssertionError:
         raise AssertionError(worker_log(serve, job_id)) from None
 
