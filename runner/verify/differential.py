@@ -26,7 +26,7 @@ from runner.verify.replay import HARNESS_DIR, CommandRunner, ReplayError, instal
 HARNESS_NAME = "diff_harness.py"
 _HARNESS_SOURCE = Path(__file__).with_name("_diff_harness.py")
 WORK_DIR = Path(HARNESS_DIR) / "generated"
-COMPARED = frozenset({"return", "raise"})
+_COMPARED = frozenset({"return", "raise"})
 
 
 def install(project: Path) -> None:
@@ -44,6 +44,11 @@ class Outcome:
     @property
     def kind(self) -> str:
         return str(self.raw.get("outcome", "skipped"))
+
+    @property
+    def ended(self) -> bool:
+        """Whether the call returned or raised (not timed out, not skipped): comparable."""
+        return self.kind in _COMPARED
 
     @property
     def seconds(self) -> float:
@@ -142,7 +147,7 @@ def stable(first: Sequence[Outcome], second: Sequence[Outcome]) -> list[bool]:
         again = second[index] if index < len(second) else None
         ok = (
             again is not None
-            and outcome.kind in COMPARED
+            and outcome.ended
             and compare_call("aa", outcome.as_call("aa"), again.as_call("aa")) is None
         )
         flags.append(ok)

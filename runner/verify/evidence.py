@@ -79,7 +79,7 @@ class TargetInputs:
         first = self.runner.outcomes(project, self.specs, "baseline")
         sets = self._timing_sets(first)
         files = {s.label: s.indices for s in sets}
-        ran = [outcome.kind in differential.COMPARED for outcome in first]  # not timeouts
+        ran = [outcome.ended for outcome in first]
         second = self.runner.outcomes(project, self.specs, "baseline-again", timing=files, only=ran)
         self.baseline = first
         self.compared = differential.stable(first, second)
@@ -159,7 +159,7 @@ class TargetInputs:
             nonlocal best
             expected = self.runner.outcomes(baseline_project, batch, "shrink")
             actual = self.runner.outcomes(candidate, batch, "shrink")
-            compared = [o.kind in ("return", "raise") for o in expected]
+            compared = [o.ended for o in expected]
             _, difference = differential.first_difference(
                 batch, expected, actual, compared, self.tolerance
             )
