@@ -76,9 +76,9 @@ def test_a_job_records_command_output_redacted(tmp_path: Path) -> None:
 def test_sandbox_env_values_are_masked_and_the_policy_applies(tmp_path: Path, content: str) -> None:
     job, project = _job(tmp_path, content, f"job-{content}")
     argv = [sys.executable, "-c", LEAKY]
-    job._run(argv, project, {"DEPLOY_KEY": ENV_SECRET}, 30, check=False)
+    job.commands.run(argv, project, {"DEPLOY_KEY": ENV_SECRET}, 30, check=False)
     with pytest.raises(SandboxTimeout):
-        job._run(
+        job.commands.run(
             [sys.executable, "-c", "import time; time.sleep(30)"], project, {}, 0.5, check=False
         )
     job.tracer.close()
@@ -123,7 +123,7 @@ def test_output_tail_never_keeps_part_of_a_token_or_a_key_block() -> None:
 
 
 def test_the_runners_own_variables_are_not_masked_as_secrets() -> None:
-    from runner.job import SEED, secret_env_values
+    from runner.pipeline.commands import SEED, secret_env_values
 
     env = {
         "PYTHONHASHSEED": str(SEED),  # the recording's hash seed: the seed would be masked
