@@ -60,6 +60,15 @@ class MemoryLimitExceeded(SandboxError):
     """A command exceeded its address-space limit."""
 
 
+class SandboxPathError(SandboxError):
+    """A path given to `Sandbox.put`/`get` is not inside the command's folder: absolute,
+    with a `..` part, or through a symlink that leads out of it."""
+
+
+class SandboxFileNotFound(SandboxError):
+    """`Sandbox.get` found no file at the path: the command did not leave it."""
+
+
 class JobCancelled(OptirunnerError):
     """The job was interrupted (Ctrl-C or SIGTERM) and recorded as cancelled."""
 

@@ -28,4 +28,5 @@ def make_sandbox(settings: Settings) -> Sandbox:
         extra_ro_binds=interpreter_roots(python),
         user=settings.sandbox.user,
         state_dir=settings.state_dir,
+        interpreter=python,
     )

@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,15 @@ class PidsCgroup:
                 path.rmdir()
             return None
         return cls(path)
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether this process may make one (by making one and removing it again)."""
+        probe = cls.create(f"optirunner-probe-{uuid.uuid4().hex[:8]}", 10)
+        if probe is None:
+            return False
+        probe.close()
+        return True
 
     @property
     def procs_file(self) -> bytes:

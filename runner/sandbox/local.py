@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import resource
 import shutil
 import signal
@@ -19,14 +20,15 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from runner.errors import MemoryLimitExceeded, SandboxError, SandboxTimeout
 from runner.sandbox import unprivileged
-from runner.sandbox.base import CommandResult, Limits, RunRequest
+from runner.sandbox.base import CommandResult, Environment, Limits, RunRequest
 from runner.sandbox.cgroup import PidsCgroup
+from runner.sandbox.files import get_file, put_files
 
 #: The environment every command starts from; the request adds what the command needs.
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -95,7 +97,8 @@ def bwrap_argv(
 
 
 def scrubbed_env(request_env: dict[str, str], home: str, tmp: str) -> dict[str, str]:
-    """Only what a command needs: nothing is inherited from the runner's environment."""
+    """Only what a command needs (`BASE_ENV_NAMES`, then the request's): nothing is
+    inherited from the runner's environment."""
     env = {
         "PATH": BASE_PATH,
         "HOME": home,
@@ -115,6 +118,15 @@ def looks_out_of_memory(returncode: int, stderr: str) -> bool:
     return any(marker in tail for marker in _OOM_MARKERS)
 
 
+def host_platform() -> str:
+    """The host's OS and machine, e.g. "Debian GNU/Linux 12 (bookworm) x86_64"."""
+    try:
+        system = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:
+        system = ""
+    return f"{system or platform.system()} {platform.machine()}"
+
+
 def _cpu_exceeded(returncode: int) -> bool:
     # Killed by SIGXCPU directly, or reported as 128+signal by bubblewrap or a shell.
     return returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU)
@@ -131,14 +143,18 @@ class LocalSandbox:
         bwrap: str | None = None,
         user: str = "nobody",
         state_dir: Path | None = None,
+        interpreter: str | None = None,
     ) -> None:
         """`use_bwrap`: True (`bubblewrap`), None (`auto`): both refuse to build a sandbox
         where bubblewrap cannot run; False (`none`): no bubblewrap, commands run as `user`
         when the runner is root. `state_dir`: the runner's own folders, which may be made
-        passable (search bit only) for that user."""
+        passable (search bit only) for that user. `interpreter`: the job's Python, named
+        by `describe()`."""
         self._bwrap = self._choose_bwrap(use_bwrap, bwrap)
         self._ro_binds = [p for p in extra_ro_binds if p.exists()]
         self._state_dir = state_dir
+        self._interpreter = interpreter
+        self._has_cgroup: bool | None = None
         self._who = unprivileged.Identity("", None, None)
         self._abi = 0
         self.name = "bubblewrap"
@@ -168,6 +184,32 @@ class LocalSandbox:
     @property
     def isolates_network(self) -> bool:
         return self._bwrap is not None
+
+    def put(self, workdir: Path, files: Mapping[str, bytes]) -> None:
+        """Write files into the folder: it is the same path inside bubblewrap."""
+        put_files(workdir, files)
+
+    def get(self, workdir: Path, relative: str) -> bytes:
+        """Read a file a command left in the folder (never through a symlink out of it)."""
+        return get_file(workdir, relative)
+
+    def describe(self) -> Environment:
+        """This host, and how limits apply here (a pids cgroup where one can be made)."""
+        if self._has_cgroup is None:
+            self._has_cgroup = PidsCgroup.available()
+        enforced = {"timeout_s", "memory_bytes", "cpu_seconds", "file_size_bytes", "open_files"}
+        if self._has_cgroup or os.geteuid() != 0:  # the kernel never applies NPROC to root
+            enforced.add("processes")
+        return Environment(
+            name=self.name,
+            network_isolated=self.isolates_network,
+            backend="bubblewrap" if self._bwrap else "none",
+            platform=host_platform(),
+            kernel=os.uname().release,
+            interpreter=self._interpreter,
+            limits="rlimits+pids-cgroup" if self._has_cgroup else "rlimits",
+            enforced=tuple(sorted(enforced)),
+        )
 
     def run(self, request: RunRequest) -> CommandResult:
         """Run one command to completion under the request's limits."""
