@@ -52,10 +52,8 @@ def run(ctx: JobContext, sources: Sources) -> Baseline | None:
             "tail": done.tail(),
             "behaviour": recorded.behaviour_note(ctx, found),
         }
-        ctx.result.sandbox = {
-            "name": ctx.sandbox.name,
-            "network_isolated": done.isolated_network,
-        }
+        # What ran the commands (the executor's own account: backend, platform, limits).
+        ctx.result.sandbox = ctx.sandbox.describe().to_dict()
         if not done.ok:
             span.status = "error"
             ctx.end(

@@ -7,11 +7,12 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.config import Settings
-from runner.errors import OptirunnerError, SandboxTimeout
+from runner.errors import OptirunnerError, SandboxError, SandboxFileNotFound, SandboxTimeout
 from runner.result import JobResult
 from runner.sandbox.base import CommandResult, Limits, RunRequest, Sandbox
 from runner.sandbox.local import BASE_PATH
@@ -121,6 +122,27 @@ class Commands:
             margin_s=sb.candidate_test_margin_s,
             cap_s=sb.test_timeout_s,
         )
+
+    def put(self, project: Path, files: Mapping[str, bytes]) -> None:
+        """Files into a checkout, as its next command sees them (through the executor)."""
+        self.sandbox.put(project, files)
+
+    def get(self, project: Path, relative: str) -> bytes | None:
+        """A file a command left in a checkout (None: there is none)."""
+        try:
+            return self.sandbox.get(project, relative)
+        except SandboxFileNotFound:
+            return None
+
+    def copy(self, source: Path, target: Path, relatives: Iterable[Path]) -> None:
+        """The same files, at the same paths, from one checkout into another."""
+        files: dict[str, bytes] = {}
+        for relative in relatives:
+            data = self.get(source, relative.as_posix())
+            if data is None:
+                raise SandboxError(f"{relative} is missing from the {source.name} checkout")
+            files[relative.as_posix()] = data
+        self.put(target, files)
 
     def runner(self, timeout: float) -> CommandRunner:
         """A harness's way to run its commands: argv and folder in, exit and output out."""

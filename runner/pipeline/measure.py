@@ -57,7 +57,7 @@ class Timer:
                 return
         plan = self._plans[result.target]
         baseline, candidate = self.baseline.checkout.project, verified.checkout.project
-        measure.copy_inputs(plan, baseline, candidate)
+        ctx.commands.copy(baseline, candidate, _inputs(plan, baseline))
         with ctx.tracer.span("measure.candidate", candidate=result.id) as span:
             m = measure.measure(
                 plan,
@@ -203,12 +203,12 @@ class Timer:
         timeout = self.ctx.settings.sandbox.bench_timeout_s
 
         def factory(project: Path) -> bench.Round:
-            report = project / benchjson.BENCH_JSON
+            report = benchjson.BENCH_JSON.as_posix()
 
             def one_round() -> float:
-                report.unlink(missing_ok=True)
+                (project / report).unlink(missing_ok=True)
                 seconds = commands.run(argv, project, env, timeout, check=True).duration_s
-                measured = bench_json_seconds(report)
+                measured = bench_json_seconds(commands.get(project, report))
                 return seconds if measured is None else measured
 
             return one_round
@@ -216,10 +216,17 @@ class Timer:
         return factory
 
 
-def bench_json_seconds(report: Path) -> float | None:
+def bench_json_seconds(report: bytes | None) -> float | None:
     """The seconds a benchmark JSON file reports (None when absent or not understood)."""
+    if report is None:
+        return None
     try:
-        document = json.loads(report.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        document = json.loads(report)
+    except ValueError:
         return None
     return benchjson.round_seconds(document) if isinstance(document, dict) else None
+
+
+def _inputs(plan: measure.Plan, baseline: Path) -> list[Path]:
+    """The input files a plan's harness reads, relative to the baseline's checkout."""
+    return [p.relative_to(baseline) for p in [plan.inputs, *plan.extra_inputs] if p is not None]

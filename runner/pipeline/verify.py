@@ -82,7 +82,11 @@ def _checkout(
         result.detail = str(exc)
         return None
     checkout = sources.checkout(cid)
-    (checkout.project / cand.target.path).write_text(updated, encoding="utf-8")
+    try:
+        ctx.commands.put(checkout.project, {cand.target.path: updated.encode("utf-8")})
+    except SandboxError as exc:  # e.g. the module is a symlink out of the project
+        result.detail = f"the candidate could not be written into its checkout: {exc}"
+        return None
     result.diff = unified_diff(
         (sources.patch_prefix / cand.target.path).as_posix(), original, updated
     )
@@ -259,11 +263,8 @@ def _generated(
         shared = [file.path.relative_to(inputs.project) for file in inputs.timing]
         if inputs.runner.inputs is not None:  # the recorded calls the specs start from
             shared.append(inputs.runner.inputs)
-        for relative in shared:  # the same files in the candidate's checkout
-            copy = checkout.project / relative
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_bytes((inputs.project / relative).read_bytes())
         try:
+            ctx.commands.copy(inputs.project, checkout.project, shared)
             evidence = inputs.check(checkout.project)
         except (ReplayError, SandboxError) as exc:
             evidence = differential.Evidence(notes=[f"not run: {exc}"])
