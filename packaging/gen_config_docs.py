@@ -11,7 +11,6 @@ tests/packaging/test_config_docs.py fails when a setting is missing from the fil
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+import docsplice  # packaging/, the script's own folder (first on sys.path)
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -141,28 +141,20 @@ def render() -> str:
 
 def splice(document: str, generated: str) -> str:
     """`document` with its generated part replaced (appended when it has no markers)."""
-    if BEGIN in document and END in document:
-        head, rest = document.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        return head + generated + tail
-    return document.rstrip("\n") + "\n\n" + generated + "\n"
+    return docsplice.splice(document, generated, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite (or, with --check, compare) the generated tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when out of date")
-    args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    document = DOC.read_text(encoding="utf-8")
-    updated = splice(document, render())
-    if args.check:
-        if updated != document:
-            print(f"{DOC} is out of date: run python packaging/gen_config_docs.py")
-            return 1
-        return 0
-    DOC.write_text(updated, encoding="utf-8")
-    return 0
+    return docsplice.main(
+        DOC,
+        render,
+        (BEGIN, END),
+        script="packaging/gen_config_docs.py",
+        description=(__doc__ or "").splitlines()[0],
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":
