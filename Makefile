@@ -37,6 +37,7 @@ check: $(STAMP)
 	$(BIN)/ruff check runner tests benchmarks examples
 	$(BIN)/ruff format --check runner tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix runner tests benchmarks examples
@@ -55,4 +56,4 @@ deb-test:
 	bash packaging/deb-test.sh
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

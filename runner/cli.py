@@ -406,6 +406,7 @@ def icarus_receiver(
 ) -> None:
     """Run the reference Icarus receiver (stores to SQLite, dedupes by event id) and its
     read-only trace pages."""
+    from runner.config import read_environ  # noqa: PLC0415 - keep start-up fast
     from runner.telemetry import receiver  # noqa: PLC0415 - keep start-up fast
 
     code = _guard(
@@ -414,6 +415,7 @@ def icarus_receiver(
             host=host,
             port=port,
             token_file=token_file,
+            environ=read_environ(),
             web_host=web_host,
             web_port=None if no_web else web_port,
         )
@@ -516,12 +518,11 @@ def doctor(
     ] = Path("/etc/credstore.encrypted"),
 ) -> None:
     """Check this host: settings, secrets, state, database, sandbox, tools, service user."""
-    import os  # noqa: PLC0415 - the CLI layer passes the environment down
-
     from runner.commands import doctor as command  # noqa: PLC0415 - keep start-up fast
+    from runner.config import read_environ  # noqa: PLC0415 - the environment is passed down
 
     code = _guard(
-        lambda: command.run(config=config, environ=dict(os.environ), credstore=credstore_dir)
+        lambda: command.run(config=config, environ=read_environ(), credstore=credstore_dir)
     )
     raise typer.Exit(code)
 

@@ -1,7 +1,11 @@
 """The one `Settings` object: embedded defaults < config.toml < `OPTIRUNNER_*` env < CLI flags.
 
-`load_settings()` is the only place that reads the environment or the configuration file;
-everything downstream receives the resulting object.
+`load_settings()` is the only place that reads the configuration file and the `OPTIRUNNER_*`
+variables; everything downstream receives the resulting object. What the process environment
+holds besides settings (secrets looked up by name, `$NOTIFY_SOCKET`, git's proxy variables)
+a command takes from `read_environ()` and passes down. The settings layer (this module and
+the `settings` module of each subpackage) is the only code that touches `os.environ`
+(tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -251,6 +255,13 @@ def default_state_dir(environ: Mapping[str, str]) -> Path:
     home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
     xdg = environ.get("XDG_STATE_HOME") or str(home / ".local/state")
     return Path(xdg) / "optirunner"
+
+
+def read_environ() -> dict[str, str]:
+    """A copy of the process environment, for a command to pass down: secret lookups
+    (`$CREDENTIALS_DIRECTORY`, token variables named after credentials), systemd's
+    `$NOTIFY_SOCKET`, the variables git may see. Nothing below the commands reads it."""
+    return dict(os.environ)
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

@@ -17,26 +17,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from runner.agent.settings import CREDENTIALS_DIRECTORY, ENV_KEY, AISettings
 from runner.errors import ConfigError
 
-if TYPE_CHECKING:
-    from runner.agent.settings import AISettings
-
 KEYRING_SERVICE = "optirunner"
-ENV_KEY = "OPTIRUNNER_AI_API_KEY"
-CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
-KEY_VARIABLES = (CREDENTIALS_DIRECTORY, ENV_KEY)
 #: Local OpenAI-compatible servers (Ollama, llama.cpp) ignore the key but the SDK wants one.
 NO_KEY_NEEDED = "not-needed"
 
 KeyringGet = Callable[[str, str], str | None]
-
-
-def key_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """Only the variables the key lookup uses, so nothing else is carried around."""
-    return {name: environ[name] for name in KEY_VARIABLES if environ.get(name)}
 
 
 def api_key(

@@ -2,7 +2,9 @@
 
 Defined here rather than in `runner.config` so that the agent modules can import them
 without importing the whole configuration (config imports this module). The API key is
-deliberately not a setting: see `runner.agent.secrets`.
+deliberately not a setting: see `runner.agent.secrets`, which imports this module (never
+the other way round); the names of the variables the key lookup reads are defined here.
+This module imports nothing above the config layer (the `[tool.importlinter]` contracts).
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from runner.agent.secrets import key_environ
+ENV_KEY = "OPTIRUNNER_AI_API_KEY"
+CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
+#: The only variables the key lookup (`runner.agent.secrets`) reads.
+KEY_VARIABLES = (CREDENTIALS_DIRECTORY, ENV_KEY)
+
+
+def key_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """Only the variables the key lookup uses, so nothing else is carried around."""
+    return {name: environ[name] for name in KEY_VARIABLES if environ.get(name)}
 
 
 class ModelPrice(BaseModel):

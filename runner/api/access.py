@@ -12,9 +12,9 @@ import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from runner.api import auth
-from runner.api.auth import Principal, Role
+from runner import auth
 from runner.api.state import AppState
+from runner.auth import Principal, Role
 from runner.store import db
 
 log = logging.getLogger("optirunner.api")

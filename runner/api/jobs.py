@@ -10,11 +10,11 @@ import anyio
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from runner.api import auth
+from runner import auth
 from runner.api.access import Denied, guard, secure
-from runner.api.auth import Principal, Role
 from runner.api.state import AppState
-from runner.service.metrics import CONTENT_TYPE
+from runner.auth import Principal, Role
+from runner.metrics import CONTENT_TYPE
 from runner.store import db
 from runner.store.models import IllegalTransition, JobState
 from runner.webhooks.contract import (

@@ -18,12 +18,12 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from runner import __version__
-from runner.api import auth, views
+from runner import __version__, auth
+from runner.api import views
 from runner.api.access import guard
-from runner.api.auth import Principal, Role
 from runner.api.jobs import end_session, start_session
 from runner.api.state import AppState
+from runner.auth import Principal, Role
 from runner.store import db
 from runner.store.models import JobState
 from runner.webhooks.contract import AUTH_ERRORS, ApiError

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.config import ServiceSettings
-from runner.service.metrics import Metrics
+from runner.metrics import Metrics
 from runner.store.queue import JobStore
 from runner.store.tokens import TokenStore
 from runner.telemetry.redact import Redactor

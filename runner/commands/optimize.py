@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from rich.table import Table
 
 from runner import paths
 from runner.agent.providers import check_provider
-from runner.config import load_settings
+from runner.config import load_settings, read_environ
 from runner.job import OptimizeJob
 from runner.report.render import measurement_text, speedup_text
 from runner.result import CandidateStatus, JobOutcome, JobResult
@@ -56,7 +55,7 @@ def run(
         python=python,
         ai=ai or None,
     )
-    settings.ai.bind_environ(os.environ)  # the API key may come from OPTIRUNNER_AI_API_KEY
+    settings.ai.bind_environ(read_environ())  # the API key may come from OPTIRUNNER_AI_API_KEY
     spec = JobSpec(
         repo=str(validate_repo(repo)),
         targets=tuple(Target.parse(t) for t in targets),

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.config import load_settings
+from runner.config import load_settings, read_environ
 from runner.service.listener import Listener, worker_argv
 from runner.service.systemd import Notifier
 from runner.telemetry.sentry import init_sentry
@@ -25,14 +24,15 @@ def run(*, config: Path | None, host: str | None, port: int | None) -> int:
     # journald adds its own timestamps; keep each line one record.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     init_sentry(settings)  # the runner's own errors, redacted; nothing without a DSN
-    filled = apply_webhook_secret(settings, os.environ)
+    environ = read_environ()
+    filled = apply_webhook_secret(settings, environ)
     if filled:
         logging.getLogger("optirunner.serve").info(
             "webhook secret from the stored credential: %s", ", ".join(filled)
         )
     listener = Listener(
         settings,
-        notifier=Notifier(os.environ.get("NOTIFY_SOCKET")),
+        notifier=Notifier(environ.get("NOTIFY_SOCKET")),
         argv_for=worker_argv(config),
     )
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:

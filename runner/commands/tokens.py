@@ -13,7 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from runner.api.auth import parse_role
+from runner.auth import parse_role
 from runner.commands.jobs import store_call
 from runner.config import load_settings
 from runner.errors import OptirunnerError

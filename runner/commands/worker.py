@@ -26,7 +26,7 @@ from typing import Any
 
 from runner import faults
 from runner.commands.optimize import EXIT_BY_OUTCOME
-from runner.config import Settings, load_settings
+from runner.config import Settings, load_settings, read_environ
 from runner.errors import ForgeError, OptirunnerError, StaleAttempt
 from runner.forge import reporting
 from runner.forge.base import Forge, ForgeJob, ProgressHandle
@@ -88,7 +88,7 @@ def _attempt(settings: Settings, job: Job, guard: Fence) -> int:
     job_dir.mkdir(parents=True, exist_ok=True)
 
     def reopen() -> Forge:
-        return open_forge(settings.forge, settings.state_dir, forge_job, os.environ)
+        return open_forge(settings.forge, settings.state_dir, forge_job, read_environ())
 
     # A new run of the job supersedes an older run's pending report: a retry trying right
     # now holds the lock (this run waits for it); later ones find nothing pending.
@@ -180,9 +180,11 @@ def _optimize(
     # SIGTERM (a cancel) ends the job like Ctrl-C: recorded as cancelled, cleaned up.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        job = OptimizeJob(settings, spec, make_sandbox(settings), job_id=job_id)
-        if observer is not None:
-            job.observer = observer
+        sandbox = make_sandbox(settings)
+        if observer is None:
+            job = OptimizeJob(settings, spec, sandbox, job_id=job_id)
+        else:
+            job = OptimizeJob(settings, spec, sandbox, job_id=job_id, observer=observer)
         result = job.run()
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -336,7 +338,7 @@ def retry_report(settings: Settings, job_dir: Path, job: ForgeJob) -> int:
             sys.stderr.write(f"optirunner worker: job {job.job_id}: report, try {attempt}\n")
 
             def reopen() -> Forge:
-                return open_forge(settings.forge, settings.state_dir, job, os.environ)
+                return open_forge(settings.forge, settings.state_dir, job, read_environ())
 
             progress = ProgressHandle.from_dict(handle)
             post_report(settings.forge, job_dir, reopen, progress, result, attempt, since)

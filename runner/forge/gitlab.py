@@ -9,7 +9,7 @@ an open merge request of the branch is updated instead of a second one being ope
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -74,11 +74,13 @@ class GitLabProject(GitRepository):
         project_ref: str,
         state_dir: Path,
         token: str,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         base = settings.gitlab.git_url or settings.gitlab.url or ""
         self.git_base = base.rstrip("/") + "/"
         auth = GitAuth.basic(self.git_base, settings.gitlab.git_username, token)
-        super().__init__(settings, state_dir, GitRunner(state_dir / "repos" / "home", auth))
+        git = GitRunner(state_dir / "repos" / "home", auth, environ=environ)
+        super().__init__(settings, state_dir, git)
         self.client = client
         self.project_ref = project_ref
         self._project: Project | None = None
@@ -196,20 +198,29 @@ class GitLabForge:
         token: str,
         project_ref: str,
         client: gitlab.Gitlab | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.client = client or make_client(settings, token)
-        self.repository = GitLabProject(self.client, settings, project_ref, state_dir, token)
+        self.repository = GitLabProject(
+            self.client, settings, project_ref, state_dir, token, environ
+        )
 
     @classmethod
     def for_job(
-        cls, settings: ForgeSettings, state_dir: Path, token: str, job: ForgeJob
+        cls,
+        settings: ForgeSettings,
+        state_dir: Path,
+        token: str,
+        job: ForgeJob,
+        environ: Mapping[str, str],
     ) -> GitLabForge:
-        """The forge for a GitLab job (its project from the job's source)."""
+        """The forge for a GitLab job (its project from the job's source); git sees the
+        proxy and CA variables of `environ` (what the caller read)."""
         ref = str(job.source.get("project_id") or job.source.get("project_path") or "")
         if not ref:
             raise ForgeError(f"job {job.job_id} names no GitLab project")
-        return cls(settings, state_dir, token, ref)
+        return cls(settings, state_dir, token, ref, environ=environ)
 
     def _issue(self, iid: str) -> ProjectIssue:
         return self.repository.project.issues.get(iid, lazy=True)

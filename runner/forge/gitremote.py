@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -130,14 +131,20 @@ class GitRemote(GitRepository):
     """
 
     def __init__(
-        self, settings: ForgeSettings, state_dir: Path, url: str, token: str | None
+        self,
+        settings: ForgeSettings,
+        state_dir: Path,
+        url: str,
+        token: str | None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         auth = None
         if token:
             # Scoped to the repository itself (git matches the remote URL, not a prefix of it).
             header = GitAuth.basic(url, settings.jira.git_username, token).header
             auth = GitAuth(scope=url.rstrip("/"), header=header)
-        super().__init__(settings, state_dir, GitRunner(state_dir / "repos" / "home", auth))
+        git = GitRunner(state_dir / "repos" / "home", auth, environ=environ)
+        super().__init__(settings, state_dir, git)
         self.url = url
 
     def clone_url(self) -> str:

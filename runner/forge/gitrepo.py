@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import fcntl
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -67,15 +66,18 @@ class Author:
     timestamp: int
 
 
-def git_env(
-    home: Path, auth: GitAuth | None, passthrough: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The whole environment of a git subprocess (the only place the header exists)."""
+def passed_through(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of `environ` (what the command read) that git may see."""
+    return {k: environ[k] for k in PASS_THROUGH if k in environ}
+
+
+def git_env(home: Path, auth: GitAuth | None, passthrough: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of a git subprocess (the only place the header exists); of
+    `passthrough` only the `PASS_THROUGH` variables are kept."""
     git = shutil.which("git")
     if git is None:
         raise ForgeError("git is not installed")
-    source = os.environ if passthrough is None else passthrough
-    env = {k: source[k] for k in PASS_THROUGH if k in source}
+    env = passed_through(passthrough)
     env.update(
         PATH=f"{Path(git).parent}:/usr/bin:/bin",
         HOME=str(home),
@@ -96,12 +98,24 @@ def git_env(
 
 
 class GitRunner:
-    """Runs git with the scoped header; errors become `ForgeError` without the secret."""
+    """Runs git with the scoped header; errors become `ForgeError` without the secret.
 
-    def __init__(self, home: Path, auth: GitAuth | None, timeout_s: float = 600.0) -> None:
+    `environ` is the environment the command read (`runner.config.read_environ`); only its
+    proxy, CA and locale variables are kept (none when it is not given).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        auth: GitAuth | None,
+        timeout_s: float = 600.0,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.home = home
         self.auth = auth
         self.timeout_s = timeout_s
+        self.passthrough = passed_through(environ or {})
 
     def __call__(
         self,
@@ -119,7 +133,7 @@ class GitRunner:
             proc = subprocess.run(
                 ["git", *args],
                 cwd=cwd,
-                env={**git_env(self.home, auth), **(extra_env or {})},
+                env={**git_env(self.home, auth, self.passthrough), **(extra_env or {})},
                 input=input_bytes,
                 capture_output=True,
                 timeout=self.timeout_s,

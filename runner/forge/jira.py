@@ -71,10 +71,10 @@ def mapped_repository(
         raise ForgeError(f"Jira project {key} is not mapped to a repository (forge.jira.projects)")
     if is_git_url(project):
         token = find_token(settings.jira.git_credential, environ)
-        return GitRemote(settings, state_dir, project, token)
+        return GitRemote(settings, state_dir, project, token, environ)
     gitlab_token = forge_token(settings.gitlab.credential, environ)
     gl = make_client(settings, gitlab_token)
-    return GitLabProject(gl, settings, project, state_dir, gitlab_token)
+    return GitLabProject(gl, settings, project, state_dir, gitlab_token, environ)
 
 
 def has_marker(body: Any, job_id: str) -> bool:

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from runner.config import Settings
 from runner.errors import OptirunnerError
-from runner.service.metrics import Metrics
+from runner.metrics import Metrics
 from runner.service.supervisor import ArgvFor, Supervisor
 from runner.service.systemd import Notifier
 from runner.store import db

@@ -30,8 +30,8 @@ from typing import Any
 from runner import paths
 from runner.config import Settings
 from runner.forge import reporting
+from runner.metrics import Metrics
 from runner.service import launch, procs
-from runner.service.metrics import Metrics
 from runner.store.db import StoreError
 from runner.store.models import TERMINAL, Job, JobEvent
 from runner.store.queue import JobStore

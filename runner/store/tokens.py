@@ -1,6 +1,6 @@
 """API tokens and browser sessions in the job database (`api_tokens`, `api_sessions`).
 
-Only digests are stored; `runner.api.auth` makes and checks the values. Time is injected.
+Only digests are stored; `runner.auth` makes and checks the values. Time is injected.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from runner.api import auth
-from runner.api.auth import BadToken, Principal, Role
+from runner import auth
+from runner.auth import BadToken, Principal, Role
 from runner.store.db import raise_store_error
 from runner.store.models import api_sessions, api_tokens
 

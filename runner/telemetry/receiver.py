@@ -18,7 +18,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -257,15 +257,16 @@ def run_command(
     host: str,
     port: int,
     token_file: Path | None,
+    environ: Mapping[str, str],
     web_host: str = "127.0.0.1",
     web_port: int | None = 8766,
 ) -> int:
     """`optirunner icarus-receiver`: the durable receiver and its trace pages, until SIGTERM.
 
-    `web_port` None: no pages. Tokens: `token_file` (one a line) or the environment
-    variable `OPTIRUNNER_ICARUS_RECEIVER_TOKENS` (comma-separated).
+    `web_port` None: no pages. Tokens: `token_file` (one a line) or the variable
+    `OPTIRUNNER_ICARUS_RECEIVER_TOKENS` (comma-separated) of `environ`, which the CLI read.
     """
-    raw = token_file.read_text() if token_file else os.environ.get(RECEIVER_TOKENS_ENV, "")
+    raw = token_file.read_text() if token_file else environ.get(RECEIVER_TOKENS_ENV, "")
     tokens = frozenset(t.strip() for t in raw.replace(",", "\n").splitlines() if t.strip())
     if not tokens:
         raise OptirunnerError(

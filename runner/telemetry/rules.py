@@ -305,7 +305,7 @@ FORMAT_RULES: tuple[Rule, ...] = (
     _r("heroku-key", _B + r"HRKU-AA[0-9a-zA-Z_-]{58}" + _E, "hrku-"),
     _r("flyio-token", _B + r"f[mo][12]?[ar]?_[a-zA-Z0-9+/]{40,}={0,3}", "fm1", "fm2", "fo1"),
     # Version control and CI
-    # optirunner's own API tokens (runner/api/auth.py): opr_<12 hex>_<43 URL-safe base64>.
+    # optirunner's own API tokens (runner/auth.py): opr_<12 hex>_<43 URL-safe base64>.
     _r("optirunner-api-token", _B + r"opr_[0-9a-f]{12}_[A-Za-z0-9_-]{43}" + _E, "opr_"),
     _r(
         "github-token",

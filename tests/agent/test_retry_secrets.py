@@ -11,8 +11,8 @@ import pytest
 from runner.agent.errors import RateLimited, RequestRejected, ServerError
 from runner.agent.providers.sdk import retry_after
 from runner.agent.retry import Attempts, RetryPolicy, with_retries
-from runner.agent.secrets import NO_KEY_NEEDED, api_key, key_environ
-from runner.agent.settings import AISettings
+from runner.agent.secrets import NO_KEY_NEEDED, api_key
+from runner.agent.settings import AISettings, key_environ
 from runner.config import load_settings
 from runner.errors import ConfigError
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from runner.api.auth import Role
 from runner.api.state import AppState
+from runner.auth import Role
 from runner.config import ServiceSettings
-from runner.service.metrics import Metrics
+from runner.metrics import Metrics
 from runner.store.db import make_engine, upgrade
 from runner.store.queue import JobStore
 from runner.telemetry.redact import Redactor

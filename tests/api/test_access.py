@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.api.auth import SESSION_COOKIE, Role
+from runner.auth import SESSION_COOKIE, Role
 from runner.store.models import JobState
 
 from .conftest import Site

@@ -25,10 +25,10 @@ import pytest
 import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
-from runner.api.auth import Role
 from runner.api.state import AppState
+from runner.auth import Role
 from runner.config import ServiceSettings
-from runner.service.metrics import Metrics
+from runner.metrics import Metrics
 from runner.store.db import make_engine, upgrade
 from runner.store.models import JobEvent
 from runner.store.queue import JobStore

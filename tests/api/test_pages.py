@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from runner.api.auth import Role
+from runner.auth import Role
 from runner.store.models import JobState, jobs
 
 from .conftest import PLANTED_SECRET, Site

@@ -64,6 +64,24 @@ def test_open_forge(tmp_path: Path) -> None:
         open_forge(settings, tmp_path, ForgeJob("j", {"forge": "jira", "issue": "X-1"}), env)
 
 
+def test_git_sees_only_the_proxy_variables_the_caller_passed(tmp_path: Path) -> None:
+    settings = ForgeSettings(gitlab=GitLabForgeSettings(url="https://gitlab.example"))
+    env = {
+        "OPTIRUNNER_GITLAB_TOKEN": TOKEN,
+        "https_proxy": "http://proxy:3128",
+        "SSL_CERT_FILE": "/etc/ca.pem",
+        "AWS_SECRET_ACCESS_KEY": "not for git",
+    }
+    forge = open_forge(settings, tmp_path, gitlab_job(), env)
+    assert isinstance(forge, GitLabForge)
+    passed = {"https_proxy": "http://proxy:3128", "SSL_CERT_FILE": "/etc/ca.pem"}
+    assert forge.repository.git.passthrough == passed
+    url = "https://git.acme.example/acme/widgets.git"
+    job = ForgeJob("j", {"forge": "jira", "issue": "OPT-1", "project_path": url})
+    assert mapped_repository(settings, tmp_path, job, env).git.passthrough == passed
+    assert GitLabForge(settings, tmp_path, TOKEN, "42").repository.git.passthrough == {}
+
+
 def test_settings_nested_in_runner_settings() -> None:
     assert Settings().forge.label_running == "optirunner::running"
     assert Settings(forge={"draft": False}).forge.draft is False

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.api.auth import Role
+from runner.auth import Role
 from runner.config import load_settings
 from runner.store.factory import open_store
 from runner.store.models import Job, JobState

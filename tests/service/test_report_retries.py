@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from runner.config import load_settings
 from runner.forge import reporting
-from runner.service.metrics import Metrics
+from runner.metrics import Metrics
 from runner.service.supervisor import Supervisor
 from runner.store.factory import open_store
 from runner.store.models import JobEvent

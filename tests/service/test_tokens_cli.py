@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from runner.api.state import AppState
 from runner.cli import app
 from runner.config import load_settings
-from runner.service.metrics import Metrics
+from runner.metrics import Metrics
 from runner.store.factory import open_store
 from runner.webhooks.app import create_app
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select
 
-from runner.api.auth import BadToken, Role
+from runner.auth import BadToken, Role
 from runner.store.models import api_sessions, api_tokens
 from runner.store.queue import JobStore
 from runner.store.tokens import TOUCH_EVERY_S, TokenStore

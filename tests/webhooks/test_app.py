@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 from starlette.requests import Request
 
-from runner.api.auth import Role
-from runner.service.metrics import Metrics
+from runner.auth import Role
+from runner.metrics import Metrics
 from runner.store.db import make_engine, upgrade
 from runner.store.queue import JobStore
 from runner.webhooks.app import REASON_CHARS, AppState, _read_body, create_app

@@ -34,9 +34,9 @@ from schemathesis.checks import (
 from schemathesis.core import NotSet
 from starlette.testclient import TestClient
 
-from runner.api.auth import Role
+from runner.auth import Role
 from runner.config import Settings
-from runner.service.metrics import Metrics
+from runner.metrics import Metrics
 from runner.store.factory import open_store
 from runner.webhooks.app import AppState, create_app
 

@@ -4,6 +4,9 @@ A token is `opr_<id>_<secret>`: the id (12 hex digits) finds its row, the secret
 random bits, URL-safe base64) is kept only as its SHA-256 and compared in constant time.
 Roles are ordered: `metrics` scrapes `/metrics`; `viewer` also reads jobs and pages;
 `operator` may also cancel and replay jobs through the API.
+
+A module of its own below `runner.api` (which checks requests with it) and `runner.store`
+(which keeps the digests), so that neither imports the other's layer.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.api import auth
-from runner.api.auth import BadToken, Principal, Role
+from runner import auth
+from runner.auth import BadToken, Principal, Role
 
 
 def test_a_new_token_splits_back_into_its_id_and_secret() -> None:

@@ -1,4 +1,8 @@
-"""Prometheus metrics of one listener, in a registry of its own (tests run several)."""
+"""Prometheus metrics of one listener, in a registry of its own (tests run several).
+
+Below both `runner.service` (the listener and supervisor that count) and `runner.api` (which
+serves `/metrics`): the layer between them and the store and telemetry they read.
+"""
 
 from __future__ import annotations
 
