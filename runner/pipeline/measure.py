@@ -57,7 +57,7 @@ class Timer:
                 return
         plan = self._plans[result.target]
         baseline, candidate = self.baseline.checkout.project, verified.checkout.project
-        ctx.commands.copy(baseline, candidate, _inputs(plan, baseline))
+        ctx.commands.copy(baseline, candidate, measure.input_files(plan, baseline))
         with ctx.tracer.span("measure.candidate", candidate=result.id) as span:
             m = measure.measure(
                 plan,
@@ -225,8 +225,3 @@ def bench_json_seconds(report: bytes | None) -> float | None:
     except ValueError:
         return None
     return benchjson.round_seconds(document) if isinstance(document, dict) else None
-
-
-def _inputs(plan: measure.Plan, baseline: Path) -> list[Path]:
-    """The input files a plan's harness reads, relative to the baseline's checkout."""
-    return [p.relative_to(baseline) for p in [plan.inputs, *plan.extra_inputs] if p is not None]

@@ -180,12 +180,15 @@ def valgrind_path() -> str | None:
     return shutil.which("valgrind")
 
 
+def input_files(plan: Plan, baseline: Path) -> list[Path]:
+    """The input files a plan's harness reads, relative to the baseline's checkout."""
+    return [p.relative_to(baseline) for p in [plan.inputs, *plan.extra_inputs] if p is not None]
+
+
 def copy_inputs(plan: Plan, baseline: Path, candidate: Path) -> None:
     """Make the recorded inputs visible inside the candidate's sandbox too."""
-    for inputs in [plan.inputs, *plan.extra_inputs]:
-        if inputs is None:
-            continue
-        relative = inputs.relative_to(baseline)
+    for relative in input_files(plan, baseline):
+        inputs = baseline / relative
         (candidate / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(inputs, candidate / relative)
 
